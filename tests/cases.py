@@ -26,6 +26,7 @@ OPS = {
     "spatially_separable": convzoo.spatially_separable_conv,
 }
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+PADDING_FORMS = ("valid", "same", "full", "causal", "int", "ints", "pairs")
 
 
 @dataclass
@@ -108,15 +109,20 @@ def _padding_value(draw, form: str, pairs: list) -> object:
 
 
 @st.composite
-def cases(draw, kinds=KINDS, ranks=(1, 2, 3), dtype=np.float64, modes=PADDING_MODES, bias=None) -> Case:
-    """A random valid `Case` of one of `kinds`, with spatial rank in `ranks`."""
+def cases(draw, kinds=KINDS, ranks=(1, 2, 3), dtype=np.float64, modes=PADDING_MODES, bias=None,
+          paddings=PADDING_FORMS, groups=(1, 2, 3)) -> Case:
+    """A random valid `Case` of one of `kinds`, with spatial rank in `ranks`.
+
+    `paddings` limits the forms of `padding` ("valid", "same", "full", "causal", "int", "ints"
+    for one int per axis, "pairs"), `modes` the padding modes, `groups` the group counts of
+    conv and transpose, and `bias` forces a bias (True) or none (False).
+    """
     kind = draw(st.sampled_from(kinds))
     rank = draw(st.sampled_from(ranks))
     if kind == "pointwise":
         return _pointwise(draw, rank, dtype, bias)
-    forms = ["valid", "same", "int", "ints", "pairs"] + ([] if kind == "transpose" else ["full"])
-    forms += ["causal"] if rank == 1 and kind != "transpose" else []
-    pad_form = draw(st.sampled_from(forms))
+    unsupported = {"full", "causal"} if kind == "transpose" else set() if rank == 1 else {"causal"}
+    pad_form = draw(st.sampled_from([form for form in paddings if form not in unsupported]))
     mode = "zeros" if kind == "transpose" else draw(st.sampled_from(modes))
     same_pad = draw(st.integers(0, 3))
     axes = [draw(_axis(kind, pad_form, mode, same_pad)) for _ in range(rank)]
@@ -136,7 +142,7 @@ def cases(draw, kinds=KINDS, ranks=(1, 2, 3), dtype=np.float64, modes=PADDING_MO
     batch = draw(st.integers(1, 2))
     shapes = {"conv": _conv, "transpose": _transpose, "depthwise": _depthwise,
               "separable": _separable, "spatially_separable": _spatially_separable}[kind]
-    kernel_shapes, in_channels, out_channels = shapes(draw, kernel_sizes, options)
+    kernel_shapes, in_channels, out_channels = shapes(draw, kernel_sizes, options, groups)
     x_shape = (batch, *sizes, in_channels) if options["data_format"] == "channels_last" else (batch, in_channels, *sizes)
     with_bias = draw(st.booleans()) if bias is None else bias
     bias_shape = [(out_channels,)] if with_bias else []
@@ -169,32 +175,32 @@ def _transpose_out_size(pad_form, size, kernel, stride, dilation, pair, extra):
 
 
 # Each returns (kernel shapes in signature order, input channels, output channels).
-def _conv(draw, kernel_sizes, options):
-    groups = draw(st.integers(1, 3))
+def _conv(draw, kernel_sizes, options, groups):
+    groups = draw(st.sampled_from(groups))
     per_group_in, per_group_out = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     return [(*kernel_sizes, per_group_in, groups * per_group_out)], groups * per_group_in, groups * per_group_out
 
 
-def _transpose(draw, kernel_sizes, options):
-    groups = draw(st.integers(1, 3))
+def _transpose(draw, kernel_sizes, options, groups):
+    groups = draw(st.sampled_from(groups))
     if groups > 1 or draw(st.booleans()):
         options["groups"] = groups
     per_group_in, per_group_out = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     return [(*kernel_sizes, per_group_out, groups * per_group_in)], groups * per_group_in, groups * per_group_out
 
 
-def _depthwise(draw, kernel_sizes, options):
+def _depthwise(draw, kernel_sizes, options, groups):
     channels, multiplier = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     return [(*kernel_sizes, channels, multiplier)], channels, channels * multiplier
 
 
-def _separable(draw, kernel_sizes, options):
+def _separable(draw, kernel_sizes, options, groups):
     channels, multiplier, filters = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 4))
     pointwise = (1,) * len(kernel_sizes) + (channels * multiplier, filters)
     return [(*kernel_sizes, channels, multiplier), pointwise], channels, filters
 
 
-def _spatially_separable(draw, kernel_sizes, options):
+def _spatially_separable(draw, kernel_sizes, options, groups):
     rank = len(kernel_sizes)
     channels = [draw(st.integers(1, 3)) for _ in range(rank + 1)]
     kernels = [

@@ -572,11 +572,12 @@ def _correlate(
     outputs = np.zeros((inputs.shape[0], *out_sizes, out_channels))
     everything = slice(None)  # the batch axis (channels are the trailing axis, left implicit)
     tap_map = taps(in_sizes, kernel_sizes, strides, pads, dilation, padding_mode)
+    padding_zeros = np.zeros_like(inputs[(everything, *(0,) * rank)])  # (N, C_in)
     for out_position, position_taps in tap_map.items():
         for in_position, kernel_offset in position_taps:
-            if in_position is None:  # zero padding adds nothing
-                continue
-            pixels = inputs[(everything, *in_position)]  # (N, C_in)
+            # A tap in zero padding multiplies a zero: it adds nothing, unless the weight is
+            # infinite or NaN, where IEEE arithmetic (and PyTorch, and Keras) give NaN.
+            pixels = padding_zeros if in_position is None else inputs[(everything, *in_position)]
             outputs[(everything, *out_position)] += mix(pixels, kernel[kernel_offset])
     return outputs
 

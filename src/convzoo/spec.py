@@ -40,7 +40,8 @@ def as_int(value: object, name: str) -> int:
 def _as_sequence(value: object, name: str) -> Sequence:
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise ConvZooTypeError(
-            f"`{name}` must be an int or a sequence of ints. Received: {name}={value!r}."
+            f"`{name}` must be an int or a sequence of ints. "
+            f"Received: {name}={value!r} of type {type(value).__name__}."
         )
     return value
 

@@ -102,6 +102,12 @@ class ConvOptions:
 Pullback = Callable[[np.ndarray], tuple]
 
 
+def _ieee_quietly():
+    """NaN and Inf propagate through the sums as IEEE arithmetic says, without NumPy's warnings
+    (a NaN in, NaN out is the result asked for, not an accident; frameworks do not warn)."""
+    return np.errstate(invalid="ignore", over="ignore")
+
+
 def run(x: np.ndarray, steps: list[Step], bias: np.ndarray | None, data_format: str):
     """Apply `steps` then `bias` to `x`; return the output and its pullback.
 
@@ -109,17 +115,19 @@ def run(x: np.ndarray, steps: list[Step], bias: np.ndarray | None, data_format: 
     (input gradient, [one kernel gradient per step], bias gradient or None).
     """
     values = [channels_last(x, data_format)]
-    for step in steps:
-        values.append(step.forward(values[-1]))
-    out = values.pop() if bias is None else values.pop() + bias
+    with _ieee_quietly():
+        for step in steps:
+            values.append(step.forward(values[-1]))
+        out = values.pop() if bias is None else values.pop() + bias
 
     def pullback(grad: np.ndarray) -> tuple:
         grad = channels_last(grad, data_format)
-        bias_grad = None if bias is None else grad.sum(axis=tuple(range(grad.ndim - 1)))
-        kernel_grads = []
-        for step, value in zip(reversed(steps), reversed(values)):
-            grad, kernel_grad = step.backward(value, grad)
-            kernel_grads.append(kernel_grad)
+        with _ieee_quietly():
+            bias_grad = None if bias is None else grad.sum(axis=tuple(range(grad.ndim - 1)))
+            kernel_grads = []
+            for step, value in zip(reversed(steps), reversed(values)):
+                grad, kernel_grad = step.backward(value, grad)
+                kernel_grads.append(kernel_grad)
         return from_channels_last(grad, data_format), kernel_grads[::-1], bias_grad
 
     return from_channels_last(out, data_format), pullback
