@@ -53,7 +53,7 @@ class Case:
         has_bias = len(self.arrays) == (4 if self.kind == "separable" else 3)
         return last if has_bias else None
 
-    def with_arrays(self, arrays: tuple) -> "Case":
+    def with_arrays(self, arrays: tuple) -> Case:
         return Case(self.kind, arrays, self.options)
 
     def __repr__(self) -> str:
@@ -109,8 +109,16 @@ def _padding_value(draw, form: str, pairs: list) -> object:
 
 
 @st.composite
-def cases(draw, kinds=KINDS, ranks=(1, 2, 3), dtype=np.float64, modes=PADDING_MODES, bias=None,
-          paddings=PADDING_FORMS, groups=(1, 2, 3)) -> Case:
+def cases(
+    draw,
+    kinds=KINDS,
+    ranks=(1, 2, 3),
+    dtype=np.float64,
+    modes=PADDING_MODES,
+    bias=None,
+    paddings=PADDING_FORMS,
+    groups=(1, 2, 3),
+) -> Case:
     """A random valid `Case` of one of `kinds`, with spatial rank in `ranks`.
 
     `paddings` limits the forms of `padding` ("valid", "same", "full", "causal", "int", "ints"
@@ -140,10 +148,17 @@ def cases(draw, kinds=KINDS, ranks=(1, 2, 3), dtype=np.float64, modes=PADDING_MO
     else:
         options["padding_mode"] = mode
     batch = draw(st.integers(1, 2))
-    shapes = {"conv": _conv, "transpose": _transpose, "depthwise": _depthwise,
-              "separable": _separable, "spatially_separable": _spatially_separable}[kind]
+    shapes = {
+        "conv": _conv,
+        "transpose": _transpose,
+        "depthwise": _depthwise,
+        "separable": _separable,
+        "spatially_separable": _spatially_separable,
+    }[kind]
     kernel_shapes, in_channels, out_channels = shapes(draw, kernel_sizes, options, groups)
-    x_shape = (batch, *sizes, in_channels) if options["data_format"] == "channels_last" else (batch, in_channels, *sizes)
+    x_shape = (
+        (batch, *sizes, in_channels) if options["data_format"] == "channels_last" else (batch, in_channels, *sizes)
+    )
     with_bias = draw(st.booleans()) if bias is None else bias
     bias_shape = [(out_channels,)] if with_bias else []
     return Case(kind, _fill(draw, [x_shape, *kernel_shapes, *bias_shape], dtype), options)

@@ -13,14 +13,16 @@ import pytest
 from hypothesis import given, settings
 
 import convzoo
-from convzoo import reference
-from cases import KINDS, cases
-
 import torch_oracle
+from cases import KINDS, cases
+from convzoo import reference
 
 REFERENCE_OPS = {
-    "conv": reference.conv, "pointwise": reference.pointwise_conv, "transpose": reference.conv_transpose,
-    "depthwise": reference.depthwise_conv, "separable": reference.separable_conv,
+    "conv": reference.conv,
+    "pointwise": reference.pointwise_conv,
+    "transpose": reference.conv_transpose,
+    "depthwise": reference.depthwise_conv,
+    "separable": reference.separable_conv,
     "spatially_separable": reference.spatially_separable_conv,
 }
 
@@ -83,7 +85,9 @@ def test_float32_stays_within_the_summation_error_bound(kind):
         bound_out, bound_grads = torch_oracle.run(magnitude, np.abs(cotangent).astype(np.float64))
         terms = _terms(case, out)
         eps = np.finfo(np.float32).eps
-        for actual, exact, bound in zip([out, *grads], [exact_out, *_leaves(exact_grads)], [bound_out, *_leaves(bound_grads)]):
+        for actual, exact, bound in zip(
+            [out, *grads], [exact_out, *_leaves(exact_grads)], [bound_out, *_leaves(bound_grads)]
+        ):
             error = np.abs(actual.astype(np.float64) - exact)
             assert np.all(error <= eps * terms * np.abs(bound) + 1e-30), f"{case!r}: max error {error.max()}"
 

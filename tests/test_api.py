@@ -9,13 +9,17 @@ import pytest
 
 import convzoo
 
+HYPER = 'strides=1, padding="valid", data_format="channels_last", dilation_rate=1, padding_mode="zeros"'
 SIGNATURES = {
-    "conv": '(inputs, kernel, bias=None, *, strides=1, padding="valid", data_format="channels_last", dilation_rate=1, padding_mode="zeros")',
+    "conv": f"(inputs, kernel, bias=None, *, {HYPER})",
     "pointwise_conv": '(inputs, kernel, bias=None, *, data_format="channels_last")',
-    "conv_transpose": '(inputs, kernel, bias=None, *, strides=1, padding="valid", output_padding=None, data_format="channels_last", dilation_rate=1, groups=1)',
-    "depthwise_conv": '(inputs, kernel, bias=None, *, strides=1, padding="valid", data_format="channels_last", dilation_rate=1, padding_mode="zeros")',
-    "separable_conv": '(inputs, depthwise_kernel, pointwise_kernel, bias=None, *, strides=1, padding="valid", data_format="channels_last", dilation_rate=1, padding_mode="zeros")',
-    "spatially_separable_conv": '(inputs, kernels, bias=None, *, strides=1, padding="valid", data_format="channels_last", dilation_rate=1, padding_mode="zeros")',
+    "conv_transpose": (
+        '(inputs, kernel, bias=None, *, strides=1, padding="valid", output_padding=None, '
+        'data_format="channels_last", dilation_rate=1, groups=1)'
+    ),
+    "depthwise_conv": f"(inputs, kernel, bias=None, *, {HYPER})",
+    "separable_conv": f"(inputs, depthwise_kernel, pointwise_kernel, bias=None, *, {HYPER})",
+    "spatially_separable_conv": f"(inputs, kernels, bias=None, *, {HYPER})",
     "vjp": "(op, *arrays, **options)",
 }
 
@@ -35,7 +39,9 @@ def test_hyper_parameters_come_in_one_order_in_every_op():
     for name in SIGNATURES:
         if name == "vjp":
             continue
-        keywords = [p.name for p in inspect.signature(getattr(convzoo, name)).parameters.values() if p.kind is p.KEYWORD_ONLY]
+        keywords = [
+            p.name for p in inspect.signature(getattr(convzoo, name)).parameters.values() if p.kind is p.KEYWORD_ONLY
+        ]
         assert keywords == [word for word in order if word in keywords], name
 
 

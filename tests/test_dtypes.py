@@ -41,14 +41,19 @@ def test_integers_and_bools_are_promoted_to_float64(dtype):
     x = (X > 0).astype(dtype) if dtype is bool else (X * 3).astype(dtype)
     out = convzoo.conv(x, KERNEL.astype(np.int32) if dtype is not bool else KERNEL)
     assert out.dtype == np.float64
-    expected = convzoo.conv(x.astype(np.float64), KERNEL.astype(np.int32).astype(np.float64) if dtype is not bool else KERNEL)
+    expected = convzoo.conv(
+        x.astype(np.float64), KERNEL.astype(np.int32).astype(np.float64) if dtype is not bool else KERNEL
+    )
     np.testing.assert_array_equal(out, expected)
 
 
 def test_mixed_dtypes_promote_as_numpy_does():
     assert convzoo.conv(X.astype(np.float32), KERNEL).dtype == np.float64
     assert convzoo.conv(X.astype(np.float16), KERNEL.astype(np.float32)).dtype == np.float32
-    assert convzoo.conv_transpose(X.astype(np.float32), np.ones((2, 2, 3, 4), np.float32), np.ones(3, np.int8)).dtype == np.float64
+    assert (
+        convzoo.conv_transpose(X.astype(np.float32), np.ones((2, 2, 3, 4), np.float32), np.ones(3, np.int8)).dtype
+        == np.float64
+    )
 
 
 def test_array_likes_are_accepted():

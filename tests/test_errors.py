@@ -38,7 +38,13 @@ def test_the_op_and_its_array_shapes_come_first():
 
 
 def test_kernel_input_channels_must_divide_the_inputs_channels():
-    with raises(ConvZooError, "kernel's input channels", "must divide the input's channels", "kernel.shape=(3, 3, 4, 6)", "input channels=6"):
+    with raises(
+        ConvZooError,
+        "kernel's input channels",
+        "must divide the input's channels",
+        "kernel.shape=(3, 3, 4, 6)",
+        "input channels=6",
+    ):
         convzoo.conv(X2, np.ones((3, 3, 4, 6)))
 
 
@@ -48,7 +54,14 @@ def test_groups_must_divide_the_filters():
 
 
 def test_padded_input_smaller_than_the_dilated_kernel_is_an_empty_output():
-    with raises(ConvZooError, "dilated kernel spans 9", "padded input has only 8", "spatial axis 0", "output would be empty", "dilation_rate=4"):
+    with raises(
+        ConvZooError,
+        "dilated kernel spans 9",
+        "padded input has only 8",
+        "spatial axis 0",
+        "output would be empty",
+        "dilation_rate=4",
+    ):
         convzoo.conv(X2, K2, dilation_rate=4)
 
 
@@ -97,7 +110,13 @@ def test_transpose_takes_no_padding_mode():
 
 
 def test_output_padding_must_be_below_the_stride_with_string_padding():
-    with raises(ConvZooError, "`output_padding` must be smaller than `strides`", "Keras's rule", "output_padding=(2, 0)", "strides=(2, 2)"):
+    with raises(
+        ConvZooError,
+        "`output_padding` must be smaller than `strides`",
+        "Keras's rule",
+        "output_padding=(2, 0)",
+        "strides=(2, 2)",
+    ):
         convzoo.conv_transpose(X2, np.ones((3, 3, 4, 6)), strides=2, padding="same", output_padding=(2, 0))
 
 
@@ -119,7 +138,9 @@ def test_transpose_output_that_would_be_empty_is_refused():
 
 
 def test_transpose_kernel_must_end_with_the_inputs_channels():
-    with raises(ConvZooError, "(*kernel_size, C_out/groups, C_in) must end with the input's channels", "input channels=6"):
+    with raises(
+        ConvZooError, "(*kernel_size, C_out/groups, C_in) must end with the input's channels", "input channels=6"
+    ):
         convzoo.conv_transpose(X2, np.ones((3, 3, 6, 4)))
 
 
@@ -133,7 +154,9 @@ def test_transpose_groups_must_divide_the_inputs_channels():
 def test_reflect_padding_must_be_smaller_than_the_input():
     x = np.ones((1, 3, 1))
     assert convzoo.conv(x, np.ones((3, 1, 1)), padding=2, padding_mode="reflect").shape == (1, 5, 1)
-    with raises(ConvZooError, "padding_mode='reflect' needs a padding smaller than the input size", "padding=(3, 3)", "size 3"):
+    with raises(
+        ConvZooError, "padding_mode='reflect' needs a padding smaller than the input size", "padding=(3, 3)", "size 3"
+    ):
         convzoo.conv(x, np.ones((3, 1, 1)), padding=3, padding_mode="reflect")
 
 
@@ -145,7 +168,11 @@ def test_circular_padding_may_wrap_around_once_at_most():
 
 
 def test_unknown_padding_mode_is_refused():
-    with raises(ConvZooError, "`padding_mode` must be one of 'zeros', 'reflect', 'replicate', 'circular'", "padding_mode='mirror'"):
+    with raises(
+        ConvZooError,
+        "`padding_mode` must be one of 'zeros', 'reflect', 'replicate', 'circular'",
+        "padding_mode='mirror'",
+    ):
         convzoo.conv(X2, K2, padding=1, padding_mode="mirror")
 
 
@@ -155,7 +182,9 @@ def test_unknown_data_format_is_refused():
 
 
 def test_input_of_the_wrong_rank_is_refused():
-    with raises(ConvZooError, "`inputs` must be a batch (N, *spatial, C) with 2 spatial axes (rank 4)", "inputs.shape=(8, 8, 6)"):
+    with raises(
+        ConvZooError, "`inputs` must be a batch (N, *spatial, C) with 2 spatial axes (rank 4)", "inputs.shape=(8, 8, 6)"
+    ):
         convzoo.conv(X2[0], K2)
 
 
@@ -166,7 +195,9 @@ def test_input_with_an_empty_axis_is_refused():
 
 
 def test_kernel_without_a_spatial_axis_is_refused():
-    with raises(ConvZooError, "`kernel` must have the layout (*kernel_size, C_in/groups, C_out)", "kernel.shape=(6, 4)"):
+    with raises(
+        ConvZooError, "`kernel` must have the layout (*kernel_size, C_in/groups, C_out)", "kernel.shape=(6, 4)"
+    ):
         convzoo.conv(X2, np.ones((6, 4)))
 
 
@@ -176,12 +207,22 @@ def test_bias_must_have_one_value_per_filter():
 
 
 def test_depthwise_kernel_must_have_the_inputs_channels():
-    with raises(ConvZooError, "depthwise kernel (*kernel_size, C_in, depth_multiplier)", "kernel.shape=(3, 3, 4, 2)", "input channels=6"):
+    with raises(
+        ConvZooError,
+        "depthwise kernel (*kernel_size, C_in, depth_multiplier)",
+        "kernel.shape=(3, 3, 4, 2)",
+        "input channels=6",
+    ):
         convzoo.depthwise_conv(X2, np.ones((3, 3, 4, 2)))
 
 
 def test_separable_pointwise_kernel_must_take_the_depthwise_channels():
-    with raises(ConvZooError, "`pointwise_kernel` of a pointwise convolution", "C_in = 12", "pointwise_kernel.shape=(1, 1, 6, 8)"):
+    with raises(
+        ConvZooError,
+        "`pointwise_kernel` of a pointwise convolution",
+        "C_in = 12",
+        "pointwise_kernel.shape=(1, 1, 6, 8)",
+    ):
         convzoo.separable_conv(X2, np.ones((3, 3, 6, 2)), np.ones((1, 1, 6, 8)))
 
 

@@ -49,8 +49,14 @@ def test_conv_transpose_is_the_input_gradient_of_conv(case):
     )
     groups = (x.shape[-1] if channels_last else x.shape[1]) // kernel.shape[-2]
     transposed = convzoo.conv_transpose(
-        cotangent, kernel, strides=strides, padding=pairs, output_padding=leftover,
-        data_format=options["data_format"], dilation_rate=dilation, groups=groups,
+        cotangent,
+        kernel,
+        strides=strides,
+        padding=pairs,
+        output_padding=leftover,
+        data_format=options["data_format"],
+        dilation_rate=dilation,
+        groups=groups,
     )
     close(transposed, pullback(cotangent)[0])
 
@@ -73,7 +79,9 @@ def test_conv_transpose_equals_zero_insertion_then_full_conv_with_flipped_kernel
     assume(min(min(pair) for pair in pads) >= 0)  # a crop beyond the kernel's span is not a padding
     channels_last = options["data_format"] == "channels_last"
     x_last = x if channels_last else np.moveaxis(x, 1, -1)
-    dilated = np.zeros((x_last.shape[0], *[(n - 1) * s + 1 for n, s in zip(x_last.shape[1:-1], strides)], x_last.shape[-1]))
+    dilated = np.zeros(
+        (x_last.shape[0], *[(n - 1) * s + 1 for n, s in zip(x_last.shape[1:-1], strides)], x_last.shape[-1])
+    )
     dilated[(slice(None), *[slice(None, None, s) for s in strides])] = x_last
     *spatial, per_group_out, in_channels = kernel.shape
     per_group_in = in_channels // groups

@@ -38,7 +38,9 @@ def test_forward_and_gradients_equal_keras(kind):
     # What Keras's ops take: "valid"/"same", zero padding, no bias, no groups on the transpose.
     ranks = (1, 2) if kind in ("depthwise", "separable") else (1, 2, 3)
     groups = (1,) if kind == "transpose" else (1, 2, 3)
-    keras_cases = cases(kinds=(kind,), ranks=ranks, bias=False, modes=("zeros",), paddings=("valid", "same"), groups=groups)
+    keras_cases = cases(
+        kinds=(kind,), ranks=ranks, bias=False, modes=("zeros",), paddings=("valid", "same"), groups=groups
+    )
 
     @settings(max_examples=40)
     @given(case=keras_cases)

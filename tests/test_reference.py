@@ -117,9 +117,7 @@ def test_conv_arithmetic_4x4_input_3x3_kernel_gives_2x2():
 def test_conv_arithmetic_5x5_kernel_3_stride_2_padding_1_gives_3x3():
     # All-ones input and kernel count the real pixels under each window. Windows start at padded
     # rows 0, 2, 4 and cover real rows {0, 1}, {1, 2, 3}, {3, 4}: 2, 3, 2 rows (same for columns).
-    outputs = ref.conv(
-        image(np.ones((5, 5))), single_channel_kernel(np.ones((3, 3))), strides=2, padding=1
-    )
+    outputs = ref.conv(image(np.ones((5, 5))), single_channel_kernel(np.ones((3, 3))), strides=2, padding=1)
     np.testing.assert_array_equal(spatial(outputs), [[4, 6, 4], [6, 9, 6], [4, 6, 4]])
 
 
@@ -136,9 +134,7 @@ def test_conv_arithmetic_7x7_kernel_3_dilation_2_gives_3x3(delta_at, expected):
     # k_eff = 2 * (3 - 1) + 1 = 5, so 7 - 5 + 1 = 3 outputs per axis.
     kernel = np.zeros((3, 3))
     kernel[delta_at] = 1
-    outputs = ref.conv(
-        image(np.arange(49).reshape(7, 7)), single_channel_kernel(kernel), dilation_rate=2
-    )
+    outputs = ref.conv(image(np.arange(49).reshape(7, 7)), single_channel_kernel(kernel), dilation_rate=2)
     np.testing.assert_array_equal(spatial(outputs), expected)
 
 
@@ -146,18 +142,14 @@ def test_same_with_even_kernel_puts_the_odd_pixel_at_the_end():
     # in 6, k 4, stride 1: total = 5 + 4 - 6 = 3 -> (1, 2). With the kernel a delta at tap 0,
     # out[o] = padded[o]: the zero in front, then 1..5.
     assert ref.conv_padding("same", (6,), (4,), (1,), (1,)) == ((1, 2),)
-    outputs = ref.conv(
-        signal([1, 2, 3, 4, 5, 6]), single_channel_kernel([1, 0, 0, 0]), padding="same"
-    )
+    outputs = ref.conv(signal([1, 2, 3, 4, 5, 6]), single_channel_kernel([1, 0, 0, 0]), padding="same")
     np.testing.assert_array_equal(spatial(outputs), [0, 1, 2, 3, 4, 5])
 
 
 def test_same_with_stride_pads_only_what_the_last_window_needs():
     # in 6, k 3, stride 2: out = ceil(6 / 2) = 3, total = (3 - 1) * 2 + 3 - 6 = 1 -> (0, 1).
     assert ref.conv_padding("same", (6,), (3,), (2,), (1,)) == ((0, 1),)
-    outputs = ref.conv(
-        signal(np.ones(6)), single_channel_kernel(np.ones(3)), strides=2, padding="same"
-    )
+    outputs = ref.conv(signal(np.ones(6)), single_channel_kernel(np.ones(3)), strides=2, padding="same")
     # windows: x0..x2, x2..x4, x4 x5 and the one zero.
     np.testing.assert_array_equal(spatial(outputs), [3, 3, 2])
 
@@ -191,9 +183,7 @@ PADDING_MODE_TABLE = {
 @pytest.mark.parametrize("mode", PADDING_MODE_TABLE)
 def test_padding_mode_table(mode):
     # A single-tap identity kernel makes the output the padded input itself.
-    outputs = ref.conv(
-        signal([1, 2, 3, 4]), single_channel_kernel([1]), padding=[(2, 2)], padding_mode=mode
-    )
+    outputs = ref.conv(signal([1, 2, 3, 4]), single_channel_kernel([1]), padding=[(2, 2)], padding_mode=mode)
     np.testing.assert_array_equal(spatial(outputs), PADDING_MODE_TABLE[mode])
 
 
@@ -208,9 +198,7 @@ def test_padding_mode_table_matches_torch_pad(mode):
 def test_2d_padding_modes_match_torch_pad_including_corners(mode):
     # Unequal pads on every side, so that corners need both axes' rules.
     values = random(3, 4)
-    outputs = ref.conv(
-        image(values), single_channel_kernel([[1]]), padding=[(1, 2), (2, 1)], padding_mode=mode
-    )
+    outputs = ref.conv(image(values), single_channel_kernel([[1]]), padding=[(1, 2), (2, 1)], padding_mode=mode)
     torch_mode = "constant" if mode == "zeros" else mode
     # F.pad takes the last axis first: (left, right, top, bottom).
     expected = F.pad(torch.from_numpy(values)[None, None], (2, 1, 1, 2), mode=torch_mode)
@@ -220,7 +208,14 @@ def test_2d_padding_modes_match_torch_pad_including_corners(mode):
 def test_source_index_maps_padded_coordinates_to_the_unpadded_input():
     # x = [a, b, c, d] with 2 before: padded coordinate 0 is two before a.
     assert [ref.source_index(c, 4, 2, "zeros") for c in range(8)] == [
-        None, None, 0, 1, 2, 3, None, None,
+        None,
+        None,
+        0,
+        1,
+        2,
+        3,
+        None,
+        None,
     ]
     assert [ref.source_index(c, 4, 2, "circular") for c in range(8)] == [2, 3, 0, 1, 2, 3, 0, 1]
     assert [ref.source_index(c, 4, 2, "replicate") for c in range(8)] == [0, 0, 0, 1, 2, 3, 3, 3]
@@ -349,12 +344,8 @@ OPS_2D = {
     # Each op on a 4-channel 2-D input, producing 6 channels (depthwise: 4 * 2 = 8).
     "conv": partial(ref.conv, kernel=random(3, 2, 2, 6), bias=BIAS_6, **SHARED_2D_OPTIONS),
     "pointwise": partial(ref.pointwise_conv, kernel=random(4, 6), bias=BIAS_6),
-    "transpose": partial(
-        ref.conv_transpose, kernel=random(3, 2, 3, 4), bias=BIAS_6, groups=2, **SHARED_2D_OPTIONS
-    ),
-    "depthwise": partial(
-        ref.depthwise_conv, kernel=DEPTHWISE_KERNEL_4X2, padding_mode="reflect", **SHARED_2D_OPTIONS
-    ),
+    "transpose": partial(ref.conv_transpose, kernel=random(3, 2, 3, 4), bias=BIAS_6, groups=2, **SHARED_2D_OPTIONS),
+    "depthwise": partial(ref.depthwise_conv, kernel=DEPTHWISE_KERNEL_4X2, padding_mode="reflect", **SHARED_2D_OPTIONS),
     "separable": partial(
         ref.separable_conv,
         depthwise_kernel=DEPTHWISE_KERNEL_4X2,
@@ -431,9 +422,7 @@ def test_spatially_separable_equals_conv_with_the_outer_product_kernel(padding_m
     column_kernel = random(1, 2, 4, 5)  # spans axis 1
     combined = np.einsum("aicm,jbmf->abcf", row_kernel, column_kernel)
     expected = ref.conv(inputs, combined, padding_mode=padding_mode, **options)
-    outputs = ref.spatially_separable_conv(
-        inputs, [row_kernel, column_kernel], padding_mode=padding_mode, **options
-    )
+    outputs = ref.spatially_separable_conv(inputs, [row_kernel, column_kernel], padding_mode=padding_mode, **options)
     np.testing.assert_allclose(outputs, expected)
 
 
@@ -453,25 +442,17 @@ def test_transpose_scatter_by_hand():
     # x = [1, 2], kernel [1, 10, 100], stride 2: input i lands at 2i + t.
     # full: [1, 10, 100 + 2, 20, 200]; "valid" keeps it all (max(3, 2) - 3 = 0 extra).
     x, kernel = signal([1, 2]), single_channel_kernel([1, 10, 100])
-    np.testing.assert_array_equal(
-        spatial(ref.conv_transpose(x, kernel, strides=2)), [1, 10, 102, 20, 200]
-    )
+    np.testing.assert_array_equal(spatial(ref.conv_transpose(x, kernel, strides=2)), [1, 10, 102, 20, 200])
     # "same" with None: pad_len 2 + 3 - 2 = 3, left min(2, 2) = 2, right 1 -> crops (0, 1).
-    np.testing.assert_array_equal(
-        spatial(ref.conv_transpose(x, kernel, strides=2, padding="same")), [1, 10, 102, 20]
-    )
+    np.testing.assert_array_equal(spatial(ref.conv_transpose(x, kernel, strides=2, padding="same")), [1, 10, 102, 20])
 
 
 def test_torch_conv_transpose_1d_k3_s2_p1_op1_on_ones():
     # full (length 2 * 2 + 3 = 7): i0 -> 0 1 2, i1 -> 2 3 4, i2 -> 4 5 6: 1 1 2 1 2 1 1;
     # crops (1, 1 - 1 = 0): 1 2 1 2 1 1.
-    outputs = ref.conv_transpose(
-        np.ones((1, 3, 1)), np.ones((3, 1, 1)), strides=2, padding=1, output_padding=1
-    )
+    outputs = ref.conv_transpose(np.ones((1, 3, 1)), np.ones((3, 1, 1)), strides=2, padding=1, output_padding=1)
     np.testing.assert_array_equal(spatial(outputs), [1, 2, 1, 2, 1, 1])
-    torch_outputs = F.conv_transpose1d(
-        torch.ones(1, 1, 3), torch.ones(1, 1, 3), stride=2, padding=1, output_padding=1
-    )
+    torch_outputs = F.conv_transpose1d(torch.ones(1, 1, 3), torch.ones(1, 1, 3), stride=2, padding=1, output_padding=1)
     np.testing.assert_array_equal(from_torch(torch_outputs)[0, 0], [1, 2, 1, 2, 1, 1])
 
 
@@ -536,26 +517,23 @@ def _conv_and_matching_transpose_options(data, rank):
     effective = [d * (k - 1) + 1 for k, d in zip(kernel_sizes, dilation)]
     if padding_kind == "explicit":
         pads = data.draw(st.tuples(*[st.tuples(st.integers(0, 2), st.integers(0, 2))] * rank))
-        in_sizes = data.draw(st.tuples(*[st.integers(1, 6)] * rank).filter(
-            lambda sizes: all(n + b + a >= e for n, (b, a), e in zip(sizes, pads, effective))
-        ))
+        in_sizes = data.draw(
+            st.tuples(*[st.integers(1, 6)] * rank).filter(
+                lambda sizes: all(n + b + a >= e for n, (b, a), e in zip(sizes, pads, effective))
+            )
+        )
         conv_padding = list(pads)
-        out_sizes = [
-            (n + b + a - e) // s + 1 for n, (b, a), e, s in zip(in_sizes, pads, effective, strides)
-        ]
+        out_sizes = [(n + b + a - e) // s + 1 for n, (b, a), e, s in zip(in_sizes, pads, effective, strides)]
         # output_padding gives back what the floor division dropped, so the sizes round-trip.
         output_padding = tuple(
-            n - ((o - 1) * s - b - a + e)
-            for n, o, (b, a), e, s in zip(in_sizes, out_sizes, pads, effective, strides)
+            n - ((o - 1) * s - b - a + e) for n, o, (b, a), e, s in zip(in_sizes, out_sizes, pads, effective, strides)
         )
     else:
         out_sizes = data.draw(st.tuples(*[st.integers(1, 3)] * rank))
         if padding_kind == "same":  # Keras: "same" transpose with None gives out * stride
             in_sizes = tuple(o * s for o, s in zip(out_sizes, strides))
         else:  # Keras: "valid" transpose with None gives (out - 1) * s + max(k_eff, s)
-            in_sizes = tuple(
-                (o - 1) * s + max(e, s) for o, s, e in zip(out_sizes, strides, effective)
-            )
+            in_sizes = tuple((o - 1) * s + max(e, s) for o, s, e in zip(out_sizes, strides, effective))
         conv_padding, output_padding = padding_kind, None
     return kernel_sizes, strides, dilation, groups, in_sizes, conv_padding, output_padding
 
@@ -565,17 +543,15 @@ def _conv_and_matching_transpose_options(data, rank):
 def test_conv_transpose_is_the_adjoint_of_conv(data, rank):
     # <conv(x, w), y> = <x, conv_transpose(y, w)> with the same kernel array: a conv kernel
     # (*k, C_in/g, C_out) is a transpose kernel (*k, C_out'/g, C_in') for C_in' = C_out.
-    kernel_sizes, strides, dilation, groups, in_sizes, padding, output_padding = (
-        _conv_and_matching_transpose_options(data, rank)
+    kernel_sizes, strides, dilation, groups, in_sizes, padding, output_padding = _conv_and_matching_transpose_options(
+        data, rank
     )
     kernel = random(*kernel_sizes, 2, 2 * groups)
     x = random(2, *in_sizes, 2 * groups)
     options = {"strides": strides, "dilation_rate": dilation, "padding": padding}
     forward = ref.conv(x, kernel, **options)
     y = random(*forward.shape)
-    backward = ref.conv_transpose(
-        y, kernel, groups=groups, output_padding=output_padding, **options
-    )
+    backward = ref.conv_transpose(y, kernel, groups=groups, output_padding=output_padding, **options)
     assert backward.shape == x.shape
     np.testing.assert_allclose(np.vdot(forward, y), np.vdot(x, backward))
 
@@ -631,12 +607,8 @@ def test_stride_1_same_matches_torch_same(rank, kernel_sizes, dilation):
     in_sizes = (6, 5, 4)[:rank]
     inputs = random(2, 3, *in_sizes)
     kernel = random(*kernel_sizes, 3, 2)
-    outputs = ref.conv(
-        inputs, kernel, padding="same", data_format="channels_first", dilation_rate=dilation
-    )
-    expected = TORCH_CONV[rank](
-        torch.from_numpy(inputs), to_torch_weight(kernel), padding="same", dilation=dilation
-    )
+    outputs = ref.conv(inputs, kernel, padding="same", data_format="channels_first", dilation_rate=dilation)
+    expected = TORCH_CONV[rank](torch.from_numpy(inputs), to_torch_weight(kernel), padding="same", dilation=dilation)
     np.testing.assert_allclose(outputs, from_torch(expected), rtol=1e-12, atol=1e-12)
 
 
@@ -684,9 +656,7 @@ def test_spatially_separable_matches_two_torch_convs():
     outputs = ref.spatially_separable_conv(
         inputs, [row_kernel, column_kernel], strides=(2, 1), padding=1, data_format="channels_first"
     )
-    stage = F.conv2d(
-        torch.from_numpy(inputs), to_torch_weight(row_kernel), stride=(2, 1), padding=(1, 0)
-    )
+    stage = F.conv2d(torch.from_numpy(inputs), to_torch_weight(row_kernel), stride=(2, 1), padding=(1, 0))
     expected = F.conv2d(stage, to_torch_weight(column_kernel), padding=(0, 1))
     np.testing.assert_allclose(outputs, from_torch(expected), rtol=1e-12, atol=1e-12)
 

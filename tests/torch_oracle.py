@@ -46,8 +46,10 @@ def _conv_pads(padding, sizes, kernels, strides, dilations):
     pads = []
     for size, kernel, stride, dilation in zip(sizes, kernels, strides, dilations):
         span = _span(kernel, dilation) - 1
-        pads.append({"valid": (0, 0), "full": (span, span), "causal": (span, 0)}.get(padding)
-                    or _keras_same(size, kernel, stride, dilation))
+        pads.append(
+            {"valid": (0, 0), "full": (span, span), "causal": (span, 0)}.get(padding)
+            or _keras_same(size, kernel, stride, dilation)
+        )
     return pads
 
 
@@ -134,20 +136,35 @@ def pointwise_conv(x, kernel, bias=None):
     return conv(x, kernel.reshape((1,) * rank + tuple(kernel.shape[-2:])), bias)
 
 
-def spatially_separable_conv(x, kernels, bias=None, *, strides=1, padding="valid", dilation_rate=1, padding_mode="zeros"):
+def _only(axis, values, elsewhere):
+    return tuple(value if a == axis else elsewhere for a, value in enumerate(values))
+
+
+def spatially_separable_conv(
+    x, kernels, bias=None, *, strides=1, padding="valid", dilation_rate=1, padding_mode="zeros"
+):
     rank = len(kernels)
     strides, dilations = _per_axis(strides, rank), _per_axis(dilation_rate, rank)
     for axis, kernel in enumerate(kernels):
         pads = _conv_pads(padding, x.shape[2:], kernel.shape[:rank], strides, dilations)
-        only = lambda values, other: tuple(v if a == axis else other for a, v in enumerate(values))
-        x = conv(x, kernel, strides=only(strides, 1), dilation_rate=only(dilations, 1),
-                 padding=only(pads, (0, 0)), padding_mode=padding_mode)
+        x = conv(
+            x,
+            kernel,
+            strides=_only(axis, strides, 1),
+            dilation_rate=_only(axis, dilations, 1),
+            padding=_only(axis, pads, (0, 0)),
+            padding_mode=padding_mode,
+        )
     return x if bias is None else x + bias.reshape(-1, *([1] * rank))
 
 
 OPS = {
-    "conv": conv, "pointwise": pointwise_conv, "transpose": conv_transpose, "depthwise": depthwise_conv,
-    "separable": separable_conv, "spatially_separable": spatially_separable_conv,
+    "conv": conv,
+    "pointwise": pointwise_conv,
+    "transpose": conv_transpose,
+    "depthwise": depthwise_conv,
+    "separable": separable_conv,
+    "spatially_separable": spatially_separable_conv,
 }
 
 
@@ -177,6 +194,6 @@ def run(case, cotangent: np.ndarray | None = None, dtype=torch.float64):
     nested, position = [grads[0]], 1
     for item in rest:
         count = len(item) if isinstance(item, list) else 1
-        nested.append(grads[position:position + count] if isinstance(item, list) else grads[position])
+        nested.append(grads[position : position + count] if isinstance(item, list) else grads[position])
         position += count
     return out_np, nested

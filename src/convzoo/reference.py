@@ -164,10 +164,7 @@ def conv_padding(
     if padding == "valid":
         return ((0, 0),) * rank
     if padding == "same":
-        return tuple(
-            _same_pads(in_sizes[axis], kernel_sizes[axis], strides[axis], dilation[axis])
-            for axis in axes
-        )
+        return tuple(_same_pads(in_sizes[axis], kernel_sizes[axis], strides[axis], dilation[axis]) for axis in axes)
     if padding == "causal":
         if rank != 1:
             raise ValueError(f'padding="causal" is only defined for 1-D ops, this one is {rank}-D')
@@ -175,9 +172,7 @@ def conv_padding(
     if padding == "full":
         return tuple((size - 1, size - 1) for size in effective)
     if isinstance(padding, str):
-        raise ValueError(
-            f'padding must be "valid", "same", "causal", "full" or ints, got {padding!r}'
-        )
+        raise ValueError(f'padding must be "valid", "same", "causal", "full" or ints, got {padding!r}')
     return _explicit_pads(padding, rank)
 
 
@@ -196,16 +191,12 @@ def conv_output_sizes(
         padded_size = in_size + pad_before + pad_after
         effective = effective_kernel_size(kernel_size, rate)
         if padded_size < effective:
-            raise ValueError(
-                f"the padded input ({padded_size}) is shorter than the dilated kernel ({effective})"
-            )
+            raise ValueError(f"the padded input ({padded_size}) is shorter than the dilated kernel ({effective})")
         sizes.append((padded_size - effective) // stride + 1)
     return tuple(sizes)
 
 
-def source_index(
-    padded_coordinate: int, in_size: int, pad_before: int, padding_mode: PaddingMode
-) -> int | None:
+def source_index(padded_coordinate: int, in_size: int, pad_before: int, padding_mode: PaddingMode) -> int | None:
     """The unpadded index that a coordinate of the padded input shows, or None for a zero.
 
     For x = [1, 2, 3, 4] padded by 2 on both sides the modes give:
@@ -228,9 +219,7 @@ def source_index(
         # Mirror about the edge element itself, so the edge is not repeated: -1 -> 1, in -> in - 2.
         mirrored = -index if index < 0 else 2 * (in_size - 1) - index
         if not 0 <= mirrored < in_size:
-            raise ValueError(
-                f"reflect padding must be smaller than the input on each side: in_size={in_size}"
-            )
+            raise ValueError(f"reflect padding must be smaller than the input on each side: in_size={in_size}")
         return mirrored
     raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
 
@@ -248,9 +237,7 @@ def _axis_taps(
     pad_before, pad_after = pads
     if padding_mode == "reflect" and max(pad_before, pad_after) >= in_size:
         # Checked up front so that padding no tap happens to read is refused too, as PyTorch does.
-        raise ValueError(
-            f"reflect padding must be smaller than the input: pads={pads}, in_size={in_size}"
-        )
+        raise ValueError(f"reflect padding must be smaller than the input: pads={pads}, in_size={in_size}")
     axis_taps: AxisTaps = []
     for out_index in range(out_size):
         index_taps = []
@@ -309,8 +296,7 @@ def _combine_axes(per_axis: Sequence[AxisTaps]) -> dict[Position, list[Tap]]:
     for position in itertools.product(*(range(len(axis_taps)) for axis_taps in per_axis)):
         axis_tap_lists = [axis_taps[index] for axis_taps, index in zip(per_axis, position)]
         tap_map[position] = [
-            _combine_one_tap_per_axis(combination)
-            for combination in itertools.product(*axis_tap_lists)
+            _combine_one_tap_per_axis(combination) for combination in itertools.product(*axis_tap_lists)
         ]
     return tap_map
 
@@ -465,8 +451,7 @@ def _to_channels_last(inputs: ArrayLike, data_format: DataFormat, rank: int) -> 
     array = np.asarray(inputs, dtype=np.float64)
     if array.ndim != rank + 2:
         raise ValueError(
-            f"a {rank}-D op needs inputs of rank {rank + 2} (batch, spatial..., channels), "
-            f"got shape {array.shape}"
+            f"a {rank}-D op needs inputs of rank {rank + 2} (batch, spatial..., channels), got shape {array.shape}"
         )
     return np.moveaxis(array, 1, -1) if data_format == "channels_first" else array
 
@@ -480,9 +465,7 @@ def _kernel(kernel: ArrayLike, name: str) -> np.ndarray:
     """A kernel as float64, with at least one spatial axis before its two channel axes."""
     array = np.asarray(kernel, dtype=np.float64)
     if array.ndim < 3:
-        raise ValueError(
-            f"{name} needs spatial axes then two channel axes, got shape {array.shape}"
-        )
+        raise ValueError(f"{name} needs spatial axes then two channel axes, got shape {array.shape}")
     return array
 
 
@@ -610,18 +593,12 @@ def conv(
     in_channels = inputs.shape[-1]
     channels_per_group, out_channels = kernel.shape[-2:]
     if channels_per_group < 1 or in_channels % channels_per_group:
-        raise ValueError(
-            f"kernel in-channels ({channels_per_group}) must divide input channels ({in_channels})"
-        )
+        raise ValueError(f"kernel in-channels ({channels_per_group}) must divide input channels ({in_channels})")
     groups = in_channels // channels_per_group
     if out_channels % groups:
-        raise ValueError(
-            f"output channels ({out_channels}) must be a multiple of groups ({groups})"
-        )
+        raise ValueError(f"output channels ({out_channels}) must be a multiple of groups ({groups})")
     mix = _grouped_mix(groups)
-    outputs = _correlate(
-        inputs, kernel, out_channels, mix, strides, padding, dilation_rate, padding_mode
-    )
+    outputs = _correlate(inputs, kernel, out_channels, mix, strides, padding, dilation_rate, padding_mode)
     return _from_channels_last(_add_bias(outputs, bias, out_channels), data_format)
 
 
@@ -646,16 +623,10 @@ def pointwise_conv(
     if kernel.ndim == 2:
         kernel = kernel.reshape((1,) * rank + kernel.shape)
     if kernel.ndim != rank + 2 or any(size != 1 for size in kernel.shape[:-2]):
-        raise ValueError(
-            "a pointwise kernel must be (C_in, C_out) or (1, ..., 1, C_in, C_out), "
-            f"got {kernel.shape}"
-        )
+        raise ValueError(f"a pointwise kernel must be (C_in, C_out) or (1, ..., 1, C_in, C_out), got {kernel.shape}")
     in_channels = inputs.shape[-1 if data_format == "channels_last" else 1]
     if kernel.shape[-2] != in_channels:
-        raise ValueError(
-            f"pointwise kernel in-channels ({kernel.shape[-2]}) must equal input channels "
-            f"({in_channels})"
-        )
+        raise ValueError(f"pointwise kernel in-channels ({kernel.shape[-2]}) must equal input channels ({in_channels})")
     return conv(inputs, kernel, bias, data_format=data_format)
 
 
@@ -680,14 +651,9 @@ def depthwise_conv(
     inputs = _to_channels_last(inputs, data_format, rank)
     in_channels, multiplier = kernel.shape[-2:]
     if in_channels != inputs.shape[-1]:
-        raise ValueError(
-            f"depthwise kernel channels ({in_channels}) must equal input channels "
-            f"({inputs.shape[-1]})"
-        )
+        raise ValueError(f"depthwise kernel channels ({in_channels}) must equal input channels ({inputs.shape[-1]})")
     out_channels = in_channels * multiplier
-    outputs = _correlate(
-        inputs, kernel, out_channels, _depthwise_mix, strides, padding, dilation_rate, padding_mode
-    )
+    outputs = _correlate(inputs, kernel, out_channels, _depthwise_mix, strides, padding, dilation_rate, padding_mode)
     return _from_channels_last(_add_bias(outputs, bias, out_channels), data_format)
 
 
@@ -741,9 +707,7 @@ def spatially_separable_conv(
         raise ValueError("kernels must hold one kernel per spatial axis, got none")
     rank = kernels[0].ndim - 2
     if len(kernels) != rank:
-        raise ValueError(
-            f"a {rank}-D spatially separable conv needs {rank} kernels, got {len(kernels)}"
-        )
+        raise ValueError(f"a {rank}-D spatially separable conv needs {rank} kernels, got {len(kernels)}")
     strides = _per_axis(strides, rank, "strides", minimum=1)
     dilation = _per_axis(dilation_rate, rank, "dilation_rate", minimum=1)
     outputs = _to_channels_last(inputs, data_format, rank)
@@ -770,10 +734,7 @@ def _check_stage_kernel(kernel: np.ndarray, axis: int, rank: int, stage_channels
     if kernel.ndim != rank + 2:
         raise ValueError(f"kernels[{axis}] must have rank {rank + 2}, got shape {kernel.shape}")
     if any(size != 1 for index, size in enumerate(kernel.shape[:rank]) if index != axis):
-        raise ValueError(
-            f"kernels[{axis}] must have extent 1 on every spatial axis but {axis}, "
-            f"got {kernel.shape}"
-        )
+        raise ValueError(f"kernels[{axis}] must have extent 1 on every spatial axis but {axis}, got {kernel.shape}")
     if kernel.shape[-2] != stage_channels:
         raise ValueError(
             f"kernels[{axis}] in-channels ({kernel.shape[-2]}) must equal its stage's input "
@@ -824,10 +785,7 @@ def conv_transpose(
     outputs_per_group, in_channels = kernel.shape[-2:]
     groups = _as_int(groups, "groups")
     if in_channels != inputs.shape[-1]:
-        raise ValueError(
-            f"transpose kernel in-channels ({in_channels}) must equal input channels "
-            f"({inputs.shape[-1]})"
-        )
+        raise ValueError(f"transpose kernel in-channels ({in_channels}) must equal input channels ({inputs.shape[-1]})")
     if groups < 1 or in_channels % groups:
         raise ValueError(f"groups ({groups}) must divide input channels ({in_channels})")
     out_channels = outputs_per_group * groups

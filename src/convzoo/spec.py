@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
-from typing import Union
 
 from .errors import ConvZooError, ConvZooTypeError
 
 Pair = tuple[int, int]
-IntOrSeq = Union[int, Sequence[int]]
-PaddingArg = Union[str, int, Sequence[Union[int, Sequence[int]]]]
+IntOrSeq = int | Sequence[int]
+PaddingArg = str | int | Sequence[int | Sequence[int]]
 
 PADDING_STRINGS = ("valid", "same", "full", "causal")
 TRANSPOSE_PADDING_STRINGS = ("valid", "same")
@@ -31,8 +30,7 @@ def as_int(value: object, name: str) -> int:
     """`value` as a Python int; bools and floats are refused, NumPy integers accepted."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ConvZooTypeError(
-            f"`{name}` must be an integer. Received: {name}={value!r} "
-            f"of type {type(value).__name__}."
+            f"`{name}` must be an integer. Received: {name}={value!r} of type {type(value).__name__}."
         )
     return int(value)
 
@@ -40,8 +38,7 @@ def as_int(value: object, name: str) -> int:
 def _as_sequence(value: object, name: str) -> Sequence:
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise ConvZooTypeError(
-            f"`{name}` must be an int or a sequence of ints. "
-            f"Received: {name}={value!r} of type {type(value).__name__}."
+            f"`{name}` must be an int or a sequence of ints. Received: {name}={value!r} of type {type(value).__name__}."
         )
     return value
 
@@ -100,8 +97,7 @@ def padding(value: PaddingArg, rank: int, strings: Sequence[str] = PADDING_STRIN
     items = _as_sequence(value, "padding")
     if len(items) != rank:
         raise ConvZooError(
-            f"`padding` must give one entry per spatial axis. "
-            f"Received: padding={value!r} for spatial rank {rank}."
+            f"`padding` must give one entry per spatial axis. Received: padding={value!r} for spatial rank {rank}."
         )
     pairs = tuple(_padding_pair(item, value) for item in items)
     if min(min(pair) for pair in pairs) < 0:
@@ -128,7 +124,5 @@ def output_padding(value: IntOrSeq | None, rank: int) -> tuple[int, ...] | None:
 def choice(value: object, name: str, options: Sequence[str]) -> str:
     """`value` if it is one of `options` (as for `data_format` and `padding_mode`)."""
     if not isinstance(value, str) or value not in options:
-        raise ConvZooError(
-            f"`{name}` must be one of {', '.join(map(repr, options))}. Received: {name}={value!r}."
-        )
+        raise ConvZooError(f"`{name}` must be one of {', '.join(map(repr, options))}. Received: {name}={value!r}.")
     return value

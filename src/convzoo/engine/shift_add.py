@@ -90,9 +90,7 @@ def conv_input_grad(grad: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry
 
 def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
     padded = pad_or_crop(x, geometry.padding)
-    kernel_grad = np.empty(
-        (*geometry.kernel_sizes, x.shape[-1] // groups, grad.shape[-1]), np.result_type(x, grad)
-    )
+    kernel_grad = np.empty((*geometry.kernel_sizes, x.shape[-1] // groups, grad.shape[-1]), np.result_type(x, grad))
     for offset in np.ndindex(*geometry.kernel_sizes):
         kernel_grad[offset] = _mix_weights(padded[_offset_slices(offset, geometry)], grad, groups)
     return kernel_grad

@@ -26,8 +26,7 @@ def as_real_array(value: object, name: str) -> np.ndarray:
     array = np.asarray(value)
     if array.dtype.kind not in "fiub":
         raise ConvZooTypeError(
-            f"`{name}` must be an array of real numbers (float, int or bool). "
-            f"Received: {name} of dtype {array.dtype}."
+            f"`{name}` must be an array of real numbers (float, int or bool). Received: {name} of dtype {array.dtype}."
         )
     return array
 
@@ -40,7 +39,7 @@ class Precision:
     output: np.dtype
 
     @classmethod
-    def of(cls, *arrays: np.ndarray) -> "Precision":
+    def of(cls, *arrays: np.ndarray) -> Precision:
         output = np.result_type(*(float_dtype(array) for array in arrays))
         return cls(np.dtype(np.float32) if output == np.float16 else output, output)
 
@@ -85,6 +84,4 @@ def kernel_rank(kernel: np.ndarray, name: str = "kernel", layout: str = "(*kerne
 
 def check_bias(bias: np.ndarray | None, out_channels: int) -> None:
     if bias is not None and bias.shape != (out_channels,):
-        raise ConvZooError(
-            f"`bias` must have shape (C_out,) = ({out_channels},). Received: bias.shape={bias.shape}."
-        )
+        raise ConvZooError(f"`bias` must have shape (C_out,) = ({out_channels},). Received: bias.shape={bias.shape}.")

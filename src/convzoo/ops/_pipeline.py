@@ -8,8 +8,8 @@ kernel gradient is one more engine call on the values it saw going forward.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import numpy as np
 
@@ -59,7 +59,9 @@ class Step:
         padded_grad = engine.conv_input_grad(grad, self.kernel, geometry, self.groups)
         kernel_grad = engine.conv_kernel_grad(self._pad(x), grad, geometry, self.groups)
         if self.padding_mode != "zeros":
-            padded_grad = pad_with_mode_adjoint(padded_grad, self.geometry.padding, self.padding_mode, self.geometry.in_sizes)
+            padded_grad = pad_with_mode_adjoint(
+                padded_grad, self.geometry.padding, self.padding_mode, self.geometry.in_sizes
+            )
         return padded_grad, kernel_grad
 
 
@@ -73,7 +75,7 @@ class ConvOptions:
     padding_mode: str = "zeros"
 
     @classmethod
-    def normalise(cls, rank: int, strides=1, padding="valid", dilation_rate=1, padding_mode="zeros") -> "ConvOptions":
+    def normalise(cls, rank: int, strides=1, padding="valid", dilation_rate=1, padding_mode="zeros") -> ConvOptions:
         return cls(
             spec.per_axis(strides, rank, "strides"),
             spec.per_axis(dilation_rate, rank, "dilation_rate"),
@@ -87,7 +89,7 @@ class ConvOptions:
         check_padding_mode(self.padding_mode, geometry)
         return Step(kernel, geometry, groups, self.padding_mode)
 
-    def along(self, axis: int) -> "ConvOptions":
+    def along(self, axis: int) -> ConvOptions:
         """These options on `axis` only; the other axes unstrided, undilated and unpadded."""
         rank = len(self.strides)
         padding = self.padding if isinstance(self.padding, str) else self.padding[axis]

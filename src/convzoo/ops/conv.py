@@ -32,7 +32,11 @@ def channel_groups(in_channels: int, kernel: np.ndarray) -> int:
 
 def conv_from_pointwise(kernel: np.ndarray, in_channels: int, rank: int, name: str = "kernel") -> np.ndarray:
     """A pointwise kernel `(C_in, C_out)` or `(1, ..., 1, C_in, C_out)` as `(1, ..., 1, C_in, C_out)`."""
-    if kernel.ndim < 2 or kernel.shape[:-1] not in ((in_channels,), (1,) * rank + (in_channels,)) or not kernel.shape[-1]:
+    if (
+        kernel.ndim < 2
+        or kernel.shape[:-1] not in ((in_channels,), (1,) * rank + (in_channels,))
+        or not kernel.shape[-1]
+    ):
         raise ConvZooError(
             f"`{name}` of a pointwise convolution must be (C_in, C_out) or (1, ..., 1, C_in, C_out) with "
             f"{rank} ones, C_in = {in_channels} the channels it mixes. Received: {name}.shape={kernel.shape}."
@@ -42,7 +46,17 @@ def conv_from_pointwise(kernel: np.ndarray, in_channels: int, rank: int, name: s
 
 @differentiable("inputs", "kernel", "bias")
 @with_notes
-def conv(inputs, kernel, bias=None, *, strides=1, padding="valid", data_format="channels_last", dilation_rate=1, padding_mode="zeros"):
+def conv(
+    inputs,
+    kernel,
+    bias=None,
+    *,
+    strides=1,
+    padding="valid",
+    data_format="channels_last",
+    dilation_rate=1,
+    padding_mode="zeros",
+):
     """The standard convolution (a cross-correlation), strided, dilated or grouped, 1-D to N-D.
 
     Every output position is the sum, over the kernel's taps and the input channels of its

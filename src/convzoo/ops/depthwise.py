@@ -29,7 +29,17 @@ def grouped_from_depthwise(kernel: np.ndarray, in_channels: int, name: str = "ke
 
 @differentiable("inputs", "kernel", "bias")
 @with_notes
-def depthwise_conv(inputs, kernel, bias=None, *, strides=1, padding="valid", data_format="channels_last", dilation_rate=1, padding_mode="zeros"):
+def depthwise_conv(
+    inputs,
+    kernel,
+    bias=None,
+    *,
+    strides=1,
+    padding="valid",
+    data_format="channels_last",
+    dilation_rate=1,
+    padding_mode="zeros",
+):
     """The depthwise convolution: each input channel convolved with its own filters.
 
     Input channel c, correlated with its `depth_multiplier` filters `kernel[..., c, m]`,
@@ -71,7 +81,18 @@ def depthwise_conv(inputs, kernel, bias=None, *, strides=1, padding="valid", dat
 
 @differentiable("inputs", "depthwise_kernel", "pointwise_kernel", "bias")
 @with_notes
-def separable_conv(inputs, depthwise_kernel, pointwise_kernel, bias=None, *, strides=1, padding="valid", data_format="channels_last", dilation_rate=1, padding_mode="zeros"):
+def separable_conv(
+    inputs,
+    depthwise_kernel,
+    pointwise_kernel,
+    bias=None,
+    *,
+    strides=1,
+    padding="valid",
+    data_format="channels_last",
+    dilation_rate=1,
+    padding_mode="zeros",
+):
     """The depthwise-separable convolution: a depthwise convolution, then a pointwise one.
 
     The depthwise stage filters each channel alone (with the strides, padding, dilation and
@@ -111,7 +132,9 @@ def separable_conv(inputs, depthwise_kernel, pointwise_kernel, bias=None, *, str
     grouped = grouped_from_depthwise(depthwise, in_channels, "depthwise_kernel")
     mixing = conv_from_pointwise(pointwise, grouped.shape[-1], rank, "pointwise_kernel")
     check_bias(bias, mixing.shape[-1])
-    first = ConvOptions.normalise(rank, strides, padding, dilation_rate, padding_mode).step(grouped, in_sizes, in_channels)
+    first = ConvOptions.normalise(rank, strides, padding, dilation_rate, padding_mode).step(
+        grouped, in_sizes, in_channels
+    )
     second = ConvOptions.normalise(rank).step(mixing, first.geometry.out_sizes)
     out, pullback = run(x, [first, second], bias, data_format)
 

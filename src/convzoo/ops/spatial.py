@@ -11,7 +11,17 @@ from ._pipeline import ConvOptions, run
 
 @differentiable("inputs", "kernels", "bias")
 @with_notes
-def spatially_separable_conv(inputs, kernels, bias=None, *, strides=1, padding="valid", data_format="channels_last", dilation_rate=1, padding_mode="zeros"):
+def spatially_separable_conv(
+    inputs,
+    kernels,
+    bias=None,
+    *,
+    strides=1,
+    padding="valid",
+    data_format="channels_last",
+    dilation_rate=1,
+    padding_mode="zeros",
+):
     """The spatially separable convolution: a (k, 1) kernel, then a (1, k) one (in 2-D).
 
     `kernels` holds one convolution kernel per spatial axis, kernel i spanning axis i only

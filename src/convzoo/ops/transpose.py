@@ -14,7 +14,18 @@ from .conv import _flat
 
 @differentiable("inputs", "kernel", "bias")
 @with_notes
-def conv_transpose(inputs, kernel, bias=None, *, strides=1, padding="valid", output_padding=None, data_format="channels_last", dilation_rate=1, groups=1):
+def conv_transpose(
+    inputs,
+    kernel,
+    bias=None,
+    *,
+    strides=1,
+    padding="valid",
+    output_padding=None,
+    data_format="channels_last",
+    dilation_rate=1,
+    groups=1,
+):
     """The transpose convolution: each input pixel scatters a scaled kernel into the output.
 
     It is exactly the gradient of `conv` with respect to its input, for the convolution with
