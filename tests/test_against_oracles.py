@@ -106,3 +106,14 @@ def _terms(case, out) -> int:
     """An upper bound on the number of terms in any one sum of the op or its gradients."""
     kernel_terms = int(np.prod([k.size for k in case.kernels]))
     return kernel_terms + out.size + 2
+
+
+def test_four_spatial_axes_work_too():
+    """N-D costs nothing: the engine and the reference are rank-generic (PyTorch stops at 3-D)."""
+
+    @settings(max_examples=10)
+    @given(case=cases(ranks=(4,)))
+    def check(case):
+        _assert_close64(case.op(*case.arrays, **case.options), _reference(case), repr(case))
+
+    check()
