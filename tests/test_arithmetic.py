@@ -13,7 +13,6 @@ Each figure is checked against something independent of the formula that compute
 from __future__ import annotations
 
 import math
-import random
 from fractions import Fraction
 
 import numpy as np
@@ -23,6 +22,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
+from cases import cases
 from convzoo import ConvZooError
 from convzoo.arithmetic import (
     KINDS,
@@ -40,8 +40,6 @@ from convzoo.arithmetic import (
     stack_receptive_fields,
 )
 from convzoo.kinds import KINDS as KIND_TABLE
-
-from cases import cases
 
 # --------------------------------------------------------------------------------------------
 # Output sizes and padding, by hand
@@ -152,7 +150,7 @@ def test_shapes_parameters_and_bytes_equal_the_core_ops(case):
     assert layer.input_shape == case.arrays[0].shape
     weights = sum(kernel.size for kernel in case.kernels) + (0 if case.bias is None else case.bias.size)
     assert parameters(layer).total == weights
-    assert memory(layer) .outputs == out.nbytes and memory(layer).weights == weights * layer.itemsize
+    assert memory(layer).outputs == out.nbytes and memory(layer).weights == weights * layer.itemsize
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -176,7 +174,11 @@ def torch_modules(layer: Layer) -> list[torch.nn.Module]:
     sliding = dict(stride=layer.strides, padding=pads, dilation=layer.dilation_rate)
     conv = TORCH_CONV[rank]
     if layer.kind == "transpose":
-        return [TORCH_TRANSPOSE[rank](c, f, k, output_padding=layer.output_padding or 0, groups=layer.groups, bias=layer.use_bias, **sliding)]
+        return [
+            TORCH_TRANSPOSE[rank](
+                c, f, k, output_padding=layer.output_padding or 0, groups=layer.groups, bias=layer.use_bias, **sliding
+            )
+        ]
     if layer.kind == "pointwise":
         return [conv(c, f, 1, bias=layer.use_bias)]
     if layer.kind in ("depthwise", "separable"):
@@ -186,11 +188,15 @@ def torch_modules(layer: Layer) -> list[torch.nn.Module]:
     if layer.kind == "spatially-separable":
         channels = (c, *layer.intermediate_filters, f)
         return [
-            conv(channels[axis], channels[axis + 1], tuple(size if a == axis else 1 for a, size in enumerate(k)),
-                 stride=tuple(s if a == axis else 1 for a, s in enumerate(layer.strides)),
-                 padding=tuple(p if a == axis else 0 for a, p in enumerate(pads)),
-                 dilation=tuple(d if a == axis else 1 for a, d in enumerate(layer.dilation_rate)),
-                 bias=layer.use_bias and axis == rank - 1)
+            conv(
+                channels[axis],
+                channels[axis + 1],
+                tuple(size if a == axis else 1 for a, size in enumerate(k)),
+                stride=tuple(s if a == axis else 1 for a, s in enumerate(layer.strides)),
+                padding=tuple(p if a == axis else 0 for a, p in enumerate(pads)),
+                dilation=tuple(d if a == axis else 1 for a, d in enumerate(layer.dilation_rate)),
+                bias=layer.use_bias and axis == rank - 1,
+            )
             for axis in range(rank)
         ]
     return [conv(c, f, k, groups=layer.groups, bias=layer.use_bias, **sliding)]
@@ -203,8 +209,12 @@ def torch_layers(draw, kinds=KINDS):
     rank = draw(st.integers(1, 3))
     axes = lambda low, high: tuple(draw(st.integers(low, high)) for _ in range(rank))
     groups = draw(st.sampled_from([1, 2, 3])) if kind in ("conv", "grouped", "transpose") else 1
-    fields = dict(in_channels=groups * draw(st.integers(1, 3)), filters=groups * draw(st.integers(1, 3)),
-                  batch=draw(st.integers(1, 2)), use_bias=draw(st.booleans()))
+    fields = dict(
+        in_channels=groups * draw(st.integers(1, 3)),
+        filters=groups * draw(st.integers(1, 3)),
+        batch=draw(st.integers(1, 2)),
+        use_bias=draw(st.booleans()),
+    )
     if kind != "pointwise":
         fields.update(kernel_size=axes(1, 3), strides=axes(1, 3), dilation_rate=axes(1, 2), padding=axes(0, 2))
     if kind in ("conv", "grouped", "dilated", "transpose"):
@@ -218,7 +228,10 @@ def torch_layers(draw, kinds=KINDS):
         fields["output_padding"] = tuple(draw(st.integers(0, limit - 1)) for limit in limits)
     if kind == "spatially-separable" and rank > 1:
         fields["intermediate_filters"] = draw(st.integers(1, 3))
-    spans = [d * (k - 1) + 1 for k, d in zip(fields.get("kernel_size", (1,) * rank), fields.get("dilation_rate", (1,) * rank))]
+    spans = [
+        d * (k - 1) + 1
+        for k, d in zip(fields.get("kernel_size", (1,) * rank), fields.get("dilation_rate", (1,) * rank))
+    ]
     in_sizes = tuple(draw(st.integers(max(span, 1), span + 4)) for span in spans)
     try:
         return Layer(kind, in_sizes, **fields)
@@ -267,7 +280,8 @@ def test_parameters_equal_keras_count_params(kind, options, count):
 def test_grouped_parameters_as_keras_builds_them():
     # Conv2D(6, 3, groups=2) on 4 channels: kernel (3, 3, 2, 6) = 108, bias 6 (features.md 3.1)
     assert parameters(Layer("grouped", (8, 8), 4, filters=6, kernel_size=3, groups=2)) == parameters(
-        Layer("conv", (8, 8), 4, filters=6, kernel_size=3, groups=2))
+        Layer("conv", (8, 8), 4, filters=6, kernel_size=3, groups=2)
+    )
     assert parameters(Layer("grouped", (8, 8), 4, filters=6, kernel_size=3, groups=2)).total == 114
 
 
@@ -339,8 +353,11 @@ def test_memory_in_bytes_for_a_dtype():
 
 def test_distill_worked_example():
     # Its figure: layer 1 k=3, p=1, s=3; layer 2 k=2, p=0, s=1; u0 = -1, v0 = 4, so r0 = 6.
-    layers = stack((9,), 1, [("conv", dict(filters=1, kernel_size=3, padding=1, strides=3)),
-                             ("conv", dict(filters=1, kernel_size=2))])
+    layers = stack(
+        (9,),
+        1,
+        [("conv", dict(filters=1, kernel_size=3, padding=1, strides=3)), ("conv", dict(filters=1, kernel_size=2))],
+    )
     field = stack_receptive_fields(layers)[-1][0]
     assert field == ReceptiveField(size=6, jump=3, start=-1)
     assert field.start + field.size - 1 == 4
@@ -357,8 +374,16 @@ def _same(filters, kernel_size):
 
 def test_distill_table_alexnet_v2():
     # TF-Slim alexnet_v2 to pool5: r = 195, S = 32, P = 64 (the article's table)
-    specs = [("conv", dict(filters=64, kernel_size=11, strides=4)), _window(3, 2), _same(192, 5), _window(3, 2),
-             _same(384, 3), _same(384, 3), _same(256, 3), _window(3, 2)]
+    specs = [
+        ("conv", dict(filters=64, kernel_size=11, strides=4)),
+        _window(3, 2),
+        _same(192, 5),
+        _window(3, 2),
+        _same(384, 3),
+        _same(384, 3),
+        _same(256, 3),
+        _window(3, 2),
+    ]
     field = stack_receptive_fields(stack((224, 224), 3, specs))[-1][0]
     assert (field.size, field.jump, -field.start) == (195, 32, 64)
 
@@ -378,7 +403,11 @@ def test_transpose_fields_are_fractional():
     layer = Layer("transpose", (5,), 1, filters=1, kernel_size=3, strides=2)
     assert receptive_field(layer) == (ReceptiveField(2, Fraction(1, 2), -1),)
     # an encoder-decoder pair: conv k3 s2 then transpose k3 s2 gives back jump 1
-    pair = stack((9,), 1, [("conv", dict(filters=1, kernel_size=3, strides=2)), ("transpose", dict(filters=1, kernel_size=3, strides=2))])
+    pair = stack(
+        (9,),
+        1,
+        [("conv", dict(filters=1, kernel_size=3, strides=2)), ("transpose", dict(filters=1, kernel_size=3, strides=2))],
+    )
     assert stack_receptive_fields(pair)[-1] == (ReceptiveField(5, 1, -2),)
 
 
@@ -414,10 +443,14 @@ def stacks_1d(draw, kinds=("conv", "dilated", "transpose"), max_layers=3, stride
     for _ in range(draw(st.integers(1, max_layers))):
         kind = draw(st.sampled_from(kinds))
         paddings = ["valid", "same"] + ([] if kind == "transpose" else ["full", "causal"])
-        options = dict(filters=1, kernel_size=draw(st.integers(1, 4)), use_bias=False,
-                       strides=draw(st.integers(1, 3)) if strided else 1,
-                       dilation_rate=draw(st.integers(2 if kind == "dilated" else 1, 2)) if dilated else 1,
-                       padding=draw(st.sampled_from(paddings) | st.integers(0, 2)))
+        options = dict(
+            filters=1,
+            kernel_size=draw(st.integers(1, 4)),
+            use_bias=False,
+            strides=draw(st.integers(1, 3)) if strided else 1,
+            dilation_rate=draw(st.integers(2 if kind == "dilated" else 1, 2)) if dilated else 1,
+            padding=draw(st.sampled_from(paddings) | st.integers(0, 2)),
+        )
         specs.append((kind, options))
     size = draw(st.integers(6, 14))
     try:
@@ -458,12 +491,22 @@ def test_brute_force_one_transpose_is_exact(layers):
     _check_fields(layers, exact=True)
 
 
-@given(stacks_1d(kinds=("conv",), strided=False, dilated=False), stacks_1d(kinds=("transpose",), max_layers=1, dilated=False))
+@given(
+    stacks_1d(kinds=("conv",), strided=False, dilated=False),
+    stacks_1d(kinds=("transpose",), max_layers=1, dilated=False),
+)
 def test_brute_force_stride_one_convs_then_a_transpose_is_exact(convs, transpose):
-    specs = [(layer.kind, dict(filters=1, kernel_size=layer.kernel_size, padding=layer.padding, use_bias=False)) for layer in convs]
+    specs = [
+        (layer.kind, dict(filters=1, kernel_size=layer.kernel_size, padding=layer.padding, use_bias=False))
+        for layer in convs
+    ]
     last = transpose[0]
-    specs.append(("transpose", dict(filters=1, kernel_size=last.kernel_size, strides=last.strides,
-                                    padding=last.padding, use_bias=False)))
+    specs.append(
+        (
+            "transpose",
+            dict(filters=1, kernel_size=last.kernel_size, strides=last.strides, padding=last.padding, use_bias=False),
+        )
+    )
     size = convs[0].in_sizes[0]
     try:
         layers = stack((size,), 1, specs, batch=size, itemsize=8)
@@ -475,17 +518,22 @@ def test_brute_force_stride_one_convs_then_a_transpose_is_exact(convs, transpose
 def test_brute_force_2d_stack_of_every_sliding_kind():
     """Each axis on its own: a 2-D stack with depthwise, separable, spatially separable and
     pointwise layers, a one-hot per pixel of a 9x8 image."""
-    specs = [("depthwise", dict(kernel_size=(3, 2), padding="same", use_bias=False)),
-             ("separable", dict(filters=2, kernel_size=2, strides=(2, 1), use_bias=False)),
-             ("spatially-separable", dict(filters=2, kernel_size=(2, 3), dilation_rate=(1, 2), padding=1, use_bias=False)),
-             ("pointwise", dict(filters=1, use_bias=False))]
+    specs = [
+        ("depthwise", dict(kernel_size=(3, 2), padding="same", use_bias=False)),
+        ("separable", dict(filters=2, kernel_size=2, strides=(2, 1), use_bias=False)),
+        ("spatially-separable", dict(filters=2, kernel_size=(2, 3), dilation_rate=(1, 2), padding=1, use_bias=False)),
+        ("pointwise", dict(filters=1, use_bias=False)),
+    ]
     height, width = 9, 8
     layers = stack((height, width), 1, specs, batch=height * width, itemsize=8)
     x = np.eye(height * width).reshape(height * width, height, width, 1)
     rng = np.random.default_rng(1)
     for layer in layers:
         call = KIND_TABLE[layer.kind].build(layer, rng, "float64")
-        kernels = [[np.abs(k) + 0.5 for k in kernel] if isinstance(kernel, list) else np.abs(kernel) + 0.5 for kernel in call.arrays[1:]]
+        kernels = [
+            [np.abs(k) + 0.5 for k in kernel] if isinstance(kernel, list) else np.abs(kernel) + 0.5
+            for kernel in call.arrays[1:]
+        ]
         x = call.op(x, *kernels, **call.options)
     hits = (x[..., 0] != 0).reshape(height, width, *x.shape[1:3])
     rows, columns = stack_receptive_fields(layers)[-1]
@@ -507,26 +555,52 @@ def test_brute_force_2d_stack_of_every_sliding_kind():
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: Layer("grouped", (28, 28), 3, filters=32, kernel_size=3, groups=4),
-         "`groups` must divide both the input channels and the filters. Received: groups=4, in_channels=3, filters=32."),
-        (lambda: Layer("conv", (2,), 1, filters=1, kernel_size=5),
-         "The dilated kernel spans 5 but the padded input has only 2 positions on spatial axis 0"),
-        (lambda: Layer("pointwise", (8,), 1, filters=1, strides=2),
-         "`strides` does not apply to a pointwise layer, which takes none. Received: strides=(2,)."),
-        (lambda: Layer("depthwise", (8,), 3, filters=5, kernel_size=3),
-         "leave `filters` out. Received: filters=5, in_channels=3, depth_multiplier=1."),
+        (
+            lambda: Layer("grouped", (28, 28), 3, filters=32, kernel_size=3, groups=4),
+            "`groups` must divide both the input channels and the filters. "
+            "Received: groups=4, in_channels=3, filters=32.",
+        ),
+        (
+            lambda: Layer("conv", (2,), 1, filters=1, kernel_size=5),
+            "The dilated kernel spans 5 but the padded input has only 2 positions on spatial axis 0",
+        ),
+        (
+            lambda: Layer("pointwise", (8,), 1, filters=1, strides=2),
+            "`strides` does not apply to a pointwise layer, which takes none. Received: strides=(2,).",
+        ),
+        (
+            lambda: Layer("depthwise", (8,), 3, filters=5, kernel_size=3),
+            "leave `filters` out. Received: filters=5, in_channels=3, depth_multiplier=1.",
+        ),
         (lambda: Layer("conv", (8,), 3, kernel_size=3), "A conv layer needs `filters`"),
-        (lambda: Layer("transpose", (8,), 3, filters=3, kernel_size=3, padding="full"), "`padding` must be one of 'valid', 'same'"),
-        (lambda: Layer("transpose", (8,), 3, filters=3, kernel_size=3, strides=2, padding="same", output_padding=2),
-         "`output_padding` must be smaller than `strides`"),
-        (lambda: Layer("conv", (8, 8), 3, filters=3, kernel_size=3, padding="causal"), "defined for 1-D convolutions only"),
+        (
+            lambda: Layer("transpose", (8,), 3, filters=3, kernel_size=3, padding="full"),
+            "`padding` must be one of 'valid', 'same'",
+        ),
+        (
+            lambda: Layer("transpose", (8,), 3, filters=3, kernel_size=3, strides=2, padding="same", output_padding=2),
+            "`output_padding` must be smaller than `strides`",
+        ),
+        (
+            lambda: Layer("conv", (8, 8), 3, filters=3, kernel_size=3, padding="causal"),
+            "defined for 1-D convolutions only",
+        ),
         (lambda: Layer("conv", (), 3, filters=3, kernel_size=3), "`in_sizes` must be one spatial size or a sequence"),
-        (lambda: Layer("conv", (2,), 3, filters=3, kernel_size=3, padding=2, padding_mode="reflect"),
-         "padding_mode='reflect' needs a padding smaller than the input size"),
-        (lambda: Layer("pointwise", (8,), 3, filters=3, kernel_size=3), "A pointwise layer's kernel is 1 on every axis"),
+        (
+            lambda: Layer("conv", (2,), 3, filters=3, kernel_size=3, padding=2, padding_mode="reflect"),
+            "padding_mode='reflect' needs a padding smaller than the input size",
+        ),
+        (
+            lambda: Layer("pointwise", (8,), 3, filters=3, kernel_size=3),
+            "A pointwise layer's kernel is 1 on every axis",
+        ),
         (lambda: Layer("hexagonal", (8,), 3, filters=3), "`kind` must be one of 'conv'"),
-        (lambda: stack((8,), 3, [("conv", dict(filters=4, kernel_size=3)), ("conv", dict(filters=4, kernel_size=9))]),
-         "layer 2 (conv): The dilated kernel spans 9 but the padded input has only 6 positions"),
+        (
+            lambda: stack(
+                (8,), 3, [("conv", dict(filters=4, kernel_size=3)), ("conv", dict(filters=4, kernel_size=9))]
+            ),
+            "layer 2 (conv): The dilated kernel spans 9 but the padded input has only 6 positions",
+        ),
     ],
 )
 def test_errors_name_the_rule_and_the_numbers(make, message):

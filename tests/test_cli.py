@@ -71,7 +71,9 @@ def test_tour_shows_a_kind_it_cannot_run_and_goes_on():
 def test_python_dash_m_convzoo_tour_at_the_default_size():
     start = time.perf_counter()
     env = dict(os.environ, COLUMNS="200")  # a wide pipe, so that no cell wraps
-    completed = subprocess.run([sys.executable, "-m", "convzoo", "tour"], capture_output=True, text=True, timeout=60, env=env)
+    completed = subprocess.run(
+        [sys.executable, "-m", "convzoo", "tour"], capture_output=True, text=True, timeout=60, env=env
+    )
     elapsed = time.perf_counter() - start
     assert completed.returncode == 0, completed.stderr
     assert "convzoo tour: (32, 28, 28, 3) float32" in completed.stdout
@@ -107,19 +109,56 @@ def test_calc_writes_the_formula_with_the_numbers():
 
 def test_calc_takes_every_option():
     data = run_json(
-        "calc", "conv", "--input", "20x18x4", "--batch", "3", "--filters", "6", "--kernel", "3x2",
-        "--strides", "2x1", "--padding", "1:0x0:1", "--dilation", "2", "--groups", "2",
-        "--dtype", "float64", "--data-format", "channels_first", "--padding-mode", "reflect", "--no-bias",
+        "calc",
+        "conv",
+        "--input",
+        "20x18x4",
+        "--batch",
+        "3",
+        "--filters",
+        "6",
+        "--kernel",
+        "3x2",
+        "--strides",
+        "2x1",
+        "--padding",
+        "1:0x0:1",
+        "--dilation",
+        "2",
+        "--groups",
+        "2",
+        "--dtype",
+        "float64",
+        "--data-format",
+        "channels_first",
+        "--padding-mode",
+        "reflect",
+        "--no-bias",
     )
-    layer = arithmetic.Layer("conv", (20, 18), 4, filters=6, kernel_size=(3, 2), strides=(2, 1), padding=((1, 0), (0, 1)),
-                             dilation_rate=2, groups=2, batch=3, itemsize=8, data_format="channels_first",
-                             padding_mode="reflect", use_bias=False)
+    layer = arithmetic.Layer(
+        "conv",
+        (20, 18),
+        4,
+        filters=6,
+        kernel_size=(3, 2),
+        strides=(2, 1),
+        padding=((1, 0), (0, 1)),
+        dilation_rate=2,
+        groups=2,
+        batch=3,
+        itemsize=8,
+        data_format="channels_first",
+        padding_mode="reflect",
+        use_bias=False,
+    )
     assert data["output_shape"] == list(layer.output_shape)
     assert data["memory_bytes"]["inputs"] == 3 * 4 * 20 * 18 * 8
     assert data["keras"] is None  # explicit padding: no Keras layer takes it
     spread = run_json("calc", "separable", "--depth-multiplier", "2", "--filters", "5")
     assert spread["parameters"] == dict(kernel=3 * 3 * 3 * 2 + 6 * 5, bias=5, total=3 * 3 * 3 * 2 + 6 * 5 + 5)
-    transpose = run_json("calc", "transpose", "--input", "5x1", "--kernel", "3", "--strides", "2", "--output-padding", "1")
+    transpose = run_json(
+        "calc", "transpose", "--input", "5x1", "--kernel", "3", "--strides", "2", "--output-padding", "1"
+    )
     assert transpose["output_shape"] == [32, 12, 32]
     spatial = run_json("calc", "spatially-separable", "--intermediate-filters", "8")
     assert spatial["convzoo"].startswith("convzoo.spatially_separable_conv(x, kernels [(3, 1, 3, 8), (1, 3, 8, 32)]")
@@ -164,7 +203,12 @@ def test_calc_stack_from_a_yaml_file(tmp_path):
     assert result.exit_code == 0, result.output
     assert "stack of 4 layers on (8, 32, 32, 3)" in result.output
     data = run_json("calc", "--stack", str(path))
-    assert [row["output_shape"] for row in data["layers"]] == [[8, 32, 32, 16], [8, 16, 16, 16], [8, 16, 16, 32], [8, 32, 32, 8]]
+    assert [row["output_shape"] for row in data["layers"]] == [
+        [8, 32, 32, 16],
+        [8, 16, 16, 16],
+        [8, 16, 16, 32],
+        [8, 32, 32, 8],
+    ]
     assert data["totals"]["parameters"] == sum(row["parameters"]["total"] for row in data["layers"])
     # growth: 3, then 3 + 2*1, then 5 + 2*2*2 (dilated, jump 2), then through the transpose
     assert [row["receptive_field_so_far"][0]["size"] for row in data["layers"]] == [3, 5, 13, 16]
@@ -174,9 +218,13 @@ def test_calc_stack_from_a_yaml_file(tmp_path):
 def test_calc_stack_from_a_json_file_and_repeated_layer_options(tmp_path):
     path = tmp_path / "net.json"
     path.write_text(json.dumps({"input": "16x16x3", "layers": [{"kind": "conv", "filters": 8, "kernel": 3}]}))
-    data = run_json("calc", "--stack", str(path), "--layer", "separable filters=16 kernel=3x1 strides=2", "--batch", "4")
+    data = run_json(
+        "calc", "--stack", str(path), "--layer", "separable filters=16 kernel=3x1 strides=2", "--batch", "4"
+    )
     assert [row["output_shape"] for row in data["layers"]] == [[4, 14, 14, 8], [4, 6, 7, 16]]
-    only_layers = run_json("calc", "--layer", "pointwise filters=4", "--layer", "transpose filters=2 kernel=2 strides=2", "--input", "5x3")
+    only_layers = run_json(
+        "calc", "--layer", "pointwise filters=4", "--layer", "transpose filters=2 kernel=2 strides=2", "--input", "5x3"
+    )
     assert only_layers["layers"][-1]["output_shape"] == [32, 10, 2]
     # k=2, s=2: output 0 sees [-1/2, 1/2], output 1 sees [0, 1/2]: each one input pixel
     assert only_layers["receptive_field"] == [dict(size=1.5, jump=0.5, start=-0.5)]
@@ -192,7 +240,10 @@ def test_calc_stack_from_a_json_file_and_repeated_layer_options(tmp_path):
     [
         (["calc", "conv", "--kernel", "0"], "`kernel_size` must be >= 1"),
         (["calc", "grouped", "--input", "28x28x3"], "`groups` must divide both the input channels and the filters"),
-        (["calc", "conv", "--input", "2x2x1", "--kernel", "5"], "The dilated kernel spans 5 but the padded input has only 2"),
+        (
+            ["calc", "conv", "--input", "2x2x1", "--kernel", "5"],
+            "The dilated kernel spans 5 but the padded input has only 2",
+        ),
         (["calc", "pointwise", "--strides", "2"], "`strides` does not apply to a pointwise layer"),
         (["calc", "transpose", "--padding", "full"], "`padding` must be one of 'valid', 'same'"),
         (["calc", "conv", "--padding", "sideways"], "--padding must be"),
@@ -204,7 +255,10 @@ def test_calc_stack_from_a_json_file_and_repeated_layer_options(tmp_path):
         (["calc", "--layer", "conv filters"], "OPTION=VALUE pairs"),
         (["calc", "--layer", "conv colour=red"], "'colour' is not a layer option"),
         (["calc", "--layer", "conv filters=2 kernel=3", "--filters", "4"], "layer options go with each layer"),
-        (["calc", "--layer", "conv filters=2 kernel=3", "--layer", "conv filters=2 kernel=40"], "layer 2 (conv): The dilated kernel spans 40"),
+        (
+            ["calc", "--layer", "conv filters=2 kernel=3", "--layer", "conv filters=2 kernel=40"],
+            "layer 2 (conv): The dilated kernel spans 40",
+        ),
         (["tour", "--dtype", "int8"], "'int8' is not one of"),
     ],
 )

@@ -12,7 +12,7 @@ a output padding, o output size.
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import math
 import numbers
 from collections.abc import Sequence
@@ -255,8 +255,16 @@ KIND_OPTIONS = {
     "separable": _SLIDING | {"depth_multiplier"},
     "spatially-separable": _SLIDING | {"intermediate_filters"},
 }
-_DEFAULTS = dict(strides=1, padding="valid", dilation_rate=1, padding_mode="zeros", groups=1,
-                 depth_multiplier=1, output_padding=None, intermediate_filters=None)
+_DEFAULTS = dict(
+    strides=1,
+    padding="valid",
+    dilation_rate=1,
+    padding_mode="zeros",
+    groups=1,
+    depth_multiplier=1,
+    output_padding=None,
+    intermediate_filters=None,
+)
 
 
 @dataclass(frozen=True)
@@ -312,19 +320,17 @@ class Layer:
     batch: int = 1
     itemsize: int = 4
     use_bias: bool = True
+    stages: tuple[Stage, ...] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         for name, value in _normalised(self).items():
             object.__setattr__(self, name, value)
-        self.stages  # resolve the geometry now, so that an impossible shape fails here
+        # Resolve the geometry now: an impossible shape fails here, and every figure reuses it.
+        object.__setattr__(self, "stages", _STAGES[self.kind](self))
 
     @property
     def rank(self) -> int:
         return len(self.in_sizes)
-
-    @functools.cached_property
-    def stages(self) -> tuple[Stage, ...]:
-        return _STAGES[self.kind](self)
 
     @property
     def out_sizes(self) -> tuple[int, ...]:
@@ -374,7 +380,9 @@ def _normalised(layer: Layer) -> dict:
     )
     _check_options_apply(kind, fields)
     if kind == "pointwise" and fields["kernel_size"] != (1,) * rank:
-        raise ConvZooError(f"A pointwise layer's kernel is 1 on every axis. Received: kernel_size={layer.kernel_size!r}.")
+        raise ConvZooError(
+            f"A pointwise layer's kernel is 1 on every axis. Received: kernel_size={layer.kernel_size!r}."
+        )
     fields["filters"] = _filters(layer, kind, fields["in_channels"] * fields["depth_multiplier"])
     fields["intermediate_filters"] = _intermediate_filters(layer, rank, fields["filters"])
     _check_groups(fields["groups"], fields["in_channels"], fields["filters"])
@@ -386,7 +394,9 @@ def _rank(in_sizes: object) -> int:
     if isinstance(in_sizes, numbers.Integral):
         return 1
     if isinstance(in_sizes, (str, bytes)) or not isinstance(in_sizes, Sequence) or not in_sizes:
-        raise ConvZooError(f"`in_sizes` must be one spatial size or a sequence of them. Received: in_sizes={in_sizes!r}.")
+        raise ConvZooError(
+            f"`in_sizes` must be one spatial size or a sequence of them. Received: in_sizes={in_sizes!r}."
+        )
     return len(in_sizes)
 
 
@@ -396,9 +406,9 @@ def _check_options_apply(kind: str, fields: dict) -> None:
     defaults = dict(_DEFAULTS, strides=(1,) * rank, dilation_rate=(1,) * rank)
     for name in sorted(set(defaults) - KIND_OPTIONS[kind]):
         if fields[name] != defaults[name]:
+            takes = ", ".join(sorted(KIND_OPTIONS[kind])) or "none"
             raise ConvZooError(
-                f"`{name}` does not apply to a {kind} layer, which takes {', '.join(sorted(KIND_OPTIONS[kind])) or 'none'}. "
-                f"Received: {name}={fields[name]!r}."
+                f"`{name}` does not apply to a {kind} layer, which takes {takes}. Received: {name}={fields[name]!r}."
             )
 
 
@@ -418,7 +428,9 @@ def _positive(value: object, name: str) -> int:
 def _filters(layer: Layer, kind: str, depthwise_channels: int) -> int:
     if kind != "depthwise":
         if layer.filters is None:
-            raise ConvZooError(f"A {kind} layer needs `filters`, its number of output channels. Received: filters=None.")
+            raise ConvZooError(
+                f"A {kind} layer needs `filters`, its number of output channels. Received: filters=None."
+            )
         return _positive(layer.filters, "filters")
     if layer.filters not in (None, depthwise_channels):
         raise ConvZooError(
@@ -463,8 +475,9 @@ def _pointwise_stage(in_sizes: tuple[int, ...], in_channels: int, out_channels: 
 
 
 def _transpose_stages(layer: Layer) -> tuple[Stage, ...]:
-    geometry = transpose_geometry(layer.in_sizes, layer.kernel_size, layer.strides, layer.dilation_rate,
-                                  layer.padding, layer.output_padding)
+    geometry = transpose_geometry(
+        layer.in_sizes, layer.kernel_size, layer.strides, layer.dilation_rate, layer.padding, layer.output_padding
+    )
     return (Stage(geometry, layer.filters, layer.in_channels, layer.groups, transposed=True),)
 
 
@@ -477,15 +490,24 @@ def _spatially_separable_stages(layer: Layer) -> tuple[Stage, ...]:
     """Kernel a spans axis a only and takes that axis's stride, dilation and padding, as the op does."""
     channels = (layer.in_channels, *layer.intermediate_filters, layer.filters)
     stages, sizes = [], layer.in_sizes
+    padding = (layer.padding,) * layer.rank if isinstance(layer.padding, str) else layer.padding
     for axis in range(layer.rank):
-        only = lambda value, other: tuple(v if a == axis else other for a, v in enumerate(value))
-        padding = (layer.padding,) * layer.rank if isinstance(layer.padding, str) else layer.padding
-        geometry = conv_geometry(sizes, only(layer.kernel_size, 1), only(layer.strides, 1),
-                                 only(layer.dilation_rate, 1), only(padding, (0, 0)))
+        geometry = conv_geometry(
+            sizes,
+            _on_axis(layer.kernel_size, axis, 1),
+            _on_axis(layer.strides, axis, 1),
+            _on_axis(layer.dilation_rate, axis, 1),
+            _on_axis(padding, axis, (0, 0)),
+        )
         check_padding_mode(layer.padding_mode, geometry)
         stages.append(Stage(geometry, channels[axis], channels[axis + 1]))
         sizes = geometry.out_sizes
     return tuple(stages)
+
+
+def _on_axis(values: tuple, axis: int, neutral) -> tuple:
+    """`values` on `axis`, `neutral` (no kernel, stride, dilation or padding) on the others."""
+    return tuple(value if a == axis else neutral for a, value in enumerate(values))
 
 
 _STAGES = {
@@ -533,7 +555,11 @@ def kernel_shapes(layer: Layer) -> tuple[tuple[int, ...], ...]:
         return ((*k, f // layer.groups, c),)
     if layer.kind in ("depthwise", "separable"):
         depthwise = (*k, c, layer.depth_multiplier)
-        return (depthwise,) if layer.kind == "depthwise" else (depthwise, (*(1,) * layer.rank, c * layer.depth_multiplier, f))
+        return (
+            (depthwise,)
+            if layer.kind == "depthwise"
+            else (depthwise, (*(1,) * layer.rank, c * layer.depth_multiplier, f))
+        )
     if layer.kind == "spatially-separable":
         return tuple((*stage.geometry.kernel_sizes, stage.in_channels, stage.out_channels) for stage in layer.stages)
     return ((*k, c // layer.groups, f),)
@@ -624,12 +650,14 @@ def memory(layer: Layer) -> Memory:
     >>> memory(Layer("conv", (28, 28), 3, filters=32, kernel_size=3, batch=32))
     Memory(inputs=301056, outputs=2768896, intermediate=0, weights=3584)
     """
-    between = sum(
-        layer.batch * math.prod(stage.geometry.out_sizes) * stage.out_channels for stage in layer.stages[:-1]
-    )
+    between = sum(layer.batch * math.prod(stage.geometry.out_sizes) * stage.out_channels for stage in layer.stages[:-1])
     size = layer.itemsize
-    return Memory(math.prod(layer.input_shape) * size, math.prod(layer.output_shape) * size,
-                  between * size, parameters(layer).total * size)
+    return Memory(
+        math.prod(layer.input_shape) * size,
+        math.prod(layer.output_shape) * size,
+        between * size,
+        parameters(layer).total * size,
+    )
 
 
 def output_size_formulas(layer: Layer) -> tuple[str, ...]:
@@ -687,7 +715,7 @@ class ReceptiveField:
     jump: int | Fraction
     start: int | Fraction
 
-    def then(self, layer: "ReceptiveField") -> "ReceptiveField":
+    def then(self, layer: ReceptiveField) -> ReceptiveField:
         """This field followed by a layer whose field on its own input is `layer`.
 
         Distill's recurrences run from the output back; read forward, with r, j, u the field
@@ -696,7 +724,9 @@ class ReceptiveField:
         >>> ReceptiveField(3, 3, -1).then(ReceptiveField(2, 1, 0))   # Distill's figure: u0 = -1, v0 = 4
         ReceptiveField(size=6, jump=3, start=-1)
         """
-        return _field(self.size + (layer.size - 1) * self.jump, self.jump * layer.jump, self.start + layer.start * self.jump)
+        return _field(
+            self.size + (layer.size - 1) * self.jump, self.jump * layer.jump, self.start + layer.start * self.jump
+        )
 
 
 def _field(size, jump, start) -> ReceptiveField:
@@ -769,7 +799,8 @@ def stack(in_sizes, in_channels: int, specs: Sequence[tuple[str, dict]], **share
     `shared` holds the fields every layer shares (`batch`, `data_format`, `itemsize`). An error
     names the layer it came from (counted from 1).
 
-    >>> layers = stack((28, 28), 3, [("conv", dict(filters=8, kernel_size=3)), ("depthwise", dict(kernel_size=3, strides=2))])
+    >>> specs = [("conv", dict(filters=8, kernel_size=3)), ("depthwise", dict(kernel_size=3, strides=2))]
+    >>> layers = stack((28, 28), 3, specs)
     >>> [layer.output_shape for layer in layers]
     [(1, 26, 26, 8), (1, 12, 12, 8)]
     """

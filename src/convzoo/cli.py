@@ -38,7 +38,9 @@ def _ints(text: str, name: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in text.lower().split("x"))
     except ValueError:
-        raise click.BadParameter(f"{name} must be integers joined by 'x', such as 3 or 3x1. Received: {text!r}.") from None
+        raise click.BadParameter(
+            f"{name} must be integers joined by 'x', such as 3 or 3x1. Received: {text!r}."
+        ) from None
 
 
 class PerAxis(click.ParamType):
@@ -63,7 +65,9 @@ class InputShape(click.ParamType):
             return value
         numbers = _ints(value, "--input")
         if len(numbers) < 2:
-            self.fail(f"--input gives the spatial sizes then the channels, such as 28x28x3. Received: {value!r}.", param, ctx)
+            self.fail(
+                f"--input gives the spatial sizes then the channels, such as 28x28x3. Received: {value!r}.", param, ctx
+            )
         return numbers[:-1], numbers[-1]
 
 
@@ -101,7 +105,12 @@ LAYER_OPTIONS = (
     ("depth-multiplier", "depth_multiplier", click.IntRange(1), "filters per input channel (depthwise, separable)"),
     ("output-padding", "output_padding", PerAxis(), "extra output at the end of each axis (transpose)"),
     ("intermediate-filters", "intermediate_filters", PerAxis(), "channels between the stages (spatially separable)"),
-    ("padding-mode", "padding_mode", click.Choice(["zeros", "reflect", "replicate", "circular"]), "how padding is filled"),
+    (
+        "padding-mode",
+        "padding_mode",
+        click.Choice(["zeros", "reflect", "replicate", "circular"]),
+        "how padding is filled",
+    ),
 )
 
 
@@ -111,7 +120,9 @@ def layer_options(command):
         click.option("--input", "input_shape", type=InputShape(), help="input: spatial sizes then channels, 28x28x3"),
         click.option("--batch", type=int, help="batch size"),
         click.option("--dtype", type=click.Choice(DTYPES), help="dtype of the arrays (memory)"),
-        click.option("--data-format", type=click.Choice(["channels_last", "channels_first"]), help="layout of the shapes"),
+        click.option(
+            "--data-format", type=click.Choice(["channels_last", "channels_first"]), help="layout of the shapes"
+        ),
         click.option("--bias/--no-bias", "use_bias", default=None, help="with a bias (default) or without"),
     ]
     own = [click.option(f"--{name}", field, type=kind, help=text) for name, field, kind, text in LAYER_OPTIONS]
@@ -213,24 +224,28 @@ def report(layer) -> dict:
     """Every figure of `convzoo.arithmetic` for one layer, ready for JSON."""
     kind = KINDS[layer.kind]
     params, memory = arithmetic.parameters(layer), arithmetic.memory(layer)
-    return _jsonable(dict(
-        kind=layer.kind,
-        keras=kind.keras_call(layer),
-        convzoo=kind.convzoo_call(layer),
-        dtype=_dtype_name(layer),
-        data_format=layer.data_format,
-        input_shape=layer.input_shape,
-        output_shape=layer.output_shape,
-        output_size_formulas=arithmetic.output_size_formulas(layer),
-        padding=arithmetic.applied_padding(layer),
-        padding_is_crop=layer.kind == "transpose",
-        parameters=dict(kernel=params.kernel, bias=params.bias, total=params.total),
-        macs=arithmetic.macs(layer),
-        flops=arithmetic.flops(layer),
-        bias_adds=arithmetic.bias_adds(layer),
-        memory_bytes=dict(inputs=memory.inputs, outputs=memory.outputs, intermediate=memory.intermediate, weights=memory.weights),
-        receptive_field=_fields_json(arithmetic.receptive_field(layer)),
-    ))
+    return _jsonable(
+        dict(
+            kind=layer.kind,
+            keras=kind.keras_call(layer),
+            convzoo=kind.convzoo_call(layer),
+            dtype=_dtype_name(layer),
+            data_format=layer.data_format,
+            input_shape=layer.input_shape,
+            output_shape=layer.output_shape,
+            output_size_formulas=arithmetic.output_size_formulas(layer),
+            padding=arithmetic.applied_padding(layer),
+            padding_is_crop=layer.kind == "transpose",
+            parameters=dict(kernel=params.kernel, bias=params.bias, total=params.total),
+            macs=arithmetic.macs(layer),
+            flops=arithmetic.flops(layer),
+            bias_adds=arithmetic.bias_adds(layer),
+            memory_bytes=dict(
+                inputs=memory.inputs, outputs=memory.outputs, intermediate=memory.intermediate, weights=memory.weights
+            ),
+            receptive_field=_fields_json(arithmetic.receptive_field(layer)),
+        )
+    )
 
 
 def _console() -> Console:
@@ -265,7 +280,9 @@ def main():
 
 
 @main.command()
-@click.option("--input", "input_shape", type=InputShape(), help="input: spatial sizes then channels  [default: 28x28x3]")
+@click.option(
+    "--input", "input_shape", type=InputShape(), help="input: spatial sizes then channels  [default: 28x28x3]"
+)
 @click.option("--filters", type=int, help="output channels  [default: 32]")
 @click.option("--kernel", "kernel_size", type=PerAxis(), help="kernel size  [default: 3]")
 @click.option("--batch", type=int, help="batch size  [default: 32]")
@@ -317,30 +334,61 @@ def _change(ratio: float) -> str:
 def _print_tour(rows: list[dict], dtype: str, repeat: int) -> None:
     first = next((row for row in rows if "error" not in row), None)
     title = "convzoo tour" + (f": {_shape(first['input_shape'])} {dtype} through every kind" if first else "")
-    table = Table(title=title, caption=f"time: best of {repeat} runs of the NumPy core. Changes are against a "
-                                       "standard convolution on the same input (stride 1, valid).")
-    for header, justify in (("kind", "left"), ("Keras layer, or convzoo's call", "left"), ("output", "right"),
-                            ("params", "right"), ("MACs", "right"), ("time", "right"),
-                            ("params vs conv", "right"), ("MACs vs conv", "right")):
+    table = Table(
+        title=title,
+        caption=f"time: best of {repeat} runs of the NumPy core. Changes are against a "
+        "standard convolution on the same input (stride 1, valid).",
+    )
+    for header, justify in (
+        ("kind", "left"),
+        ("Keras layer, or convzoo's call", "left"),
+        ("output", "right"),
+        ("params", "right"),
+        ("MACs", "right"),
+        ("time", "right"),
+        ("params vs conv", "right"),
+        ("MACs vs conv", "right"),
+    ):
         table.add_column(header, justify=justify, overflow="fold")
     for row in rows:
         if "error" in row:
             table.add_row(row["kind"], f"[red]cannot run: {escape(row['error'])}[/red]", *[""] * 6)
             continue
-        name = row["kind"] if row["input_shape"] == first["input_shape"] else f"{row['kind']}\n(on {_shape(row['input_shape'])})"
+        name = (
+            row["kind"]
+            if row["input_shape"] == first["input_shape"]
+            else f"{row['kind']}\n(on {_shape(row['input_shape'])})"
+        )
         call = row["keras"].removeprefix("keras.layers.") if row["keras"] else f"no Keras API: {row['convzoo']}"
-        table.add_row(name, escape(call), _shape(row["output_shape"]), _number(row["parameters"]["total"]), _number(row["macs"]),
-                      f"{row['seconds'] * 1000:.1f} ms", _change(row["parameters_ratio"]), _change(row["macs_ratio"]))
+        table.add_row(
+            name,
+            escape(call),
+            _shape(row["output_shape"]),
+            _number(row["parameters"]["total"]),
+            _number(row["macs"]),
+            f"{row['seconds'] * 1000:.1f} ms",
+            _change(row["parameters_ratio"]),
+            _change(row["macs_ratio"]),
+        )
     _console().print(table)
 
 
 @main.command()
 @click.argument("kind", required=False, type=click.Choice(list(KINDS)))
 @layer_options
-@click.option("--stack", "stack_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="a stack of layers, as YAML or JSON (docs/cli.md)")
-@click.option("--layer", "layer_specs", multiple=True, metavar="'KIND OPTION=VALUE ...'",
-              help="one layer of a stack, such as 'conv filters=32 kernel=3 padding=same'; repeat it")
+@click.option(
+    "--stack",
+    "stack_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="a stack of layers, as YAML or JSON (docs/cli.md)",
+)
+@click.option(
+    "--layer",
+    "layer_specs",
+    multiple=True,
+    metavar="'KIND OPTION=VALUE ...'",
+    help="one layer of a stack, such as 'conv filters=32 kernel=3 padding=same'; repeat it",
+)
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def calc(kind, stack_file, layer_specs, as_json, **options):
     """Every figure of one layer of KIND, or of a stack (--stack FILE or repeated --layer).
@@ -360,23 +408,32 @@ def calc(kind, stack_file, layer_specs, as_json, **options):
 
 def _print_layer(layer) -> None:
     data, fields = report(layer), arithmetic.receptive_field(layer)
-    table = Table(title=f"{describe(layer)}: {_shape(layer.input_shape)} -> {_shape(layer.output_shape)}", show_header=False)
+    table = Table(
+        title=f"{describe(layer)}: {_shape(layer.input_shape)} -> {_shape(layer.output_shape)}", show_header=False
+    )
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     table.add_row("Keras", escape(data["keras"] or "no Keras API"))
     table.add_row("convzoo", escape(data["convzoo"]))
-    table.add_row("shapes", f"input {_shape(layer.input_shape)} -> output {_shape(layer.output_shape)}, {layer.data_format}")
+    table.add_row(
+        "shapes", f"input {_shape(layer.input_shape)} -> output {_shape(layer.output_shape)}, {layer.data_format}"
+    )
     for axis, formula in enumerate(data["output_size_formulas"]):
         table.add_row(f"output size, axis {axis}", formula)
     word = "cropped (before, after)" if data["padding_is_crop"] else "padding (before, after)"
     table.add_row(word, ", ".join(f"({before}, {after})" for before, after in data["padding"]))
     params = data["parameters"]
-    table.add_row("parameters", f"{_number(params['total'])} = kernel {_number(params['kernel'])} + bias {_number(params['bias'])}")
+    table.add_row(
+        "parameters",
+        f"{_number(params['total'])} = kernel {_number(params['kernel'])} + bias {_number(params['bias'])}",
+    )
     table.add_row("MACs", f"{_number(data['macs'])} (FLOPs {_number(data['flops'])}, 2 per MAC)")
     table.add_row("bias adds", _number(data["bias_adds"]))
     memory = data["memory_bytes"]
-    table.add_row(f"memory ({data['dtype']})", ", ".join(
-        f"{name} {_bytes(count)}" for name, count in memory.items() if count or name != "intermediate"))
+    table.add_row(
+        f"memory ({data['dtype']})",
+        ", ".join(f"{name} {_bytes(count)}" for name, count in memory.items() if count or name != "intermediate"),
+    )
     size, jump, start = _fields_text(fields)
     table.add_row("receptive field", f"size {size}, jump {jump}, start {start}")
     _console().print(table)
@@ -394,7 +451,9 @@ def parse_layer(text: str) -> tuple[str, dict]:
     """`conv filters=32 kernel=3x3 padding=same` -> ('conv', {'filters': 32, ...})."""
     kind, *pairs = text.split()
     if any("=" not in pair for pair in pairs):
-        raise click.BadParameter(f"a layer is its kind then OPTION=VALUE pairs, such as 'conv filters=32 kernel=3'. Received: {text!r}.")
+        raise click.BadParameter(
+            f"a layer is its kind then OPTION=VALUE pairs, such as 'conv filters=32 kernel=3'. Received: {text!r}."
+        )
     return _layer_entry(dict(kind=kind, **dict(pair.split("=", 1) for pair in pairs)))
 
 
@@ -433,7 +492,9 @@ def _stack(stack_file, layer_specs, options):
     """The chained layers of a stack file and/or --layer options; command-line options win."""
     per_layer = sorted(name for name, value in options.items() if value is not None and name not in _STACK_SETTINGS)
     if per_layer:
-        raise click.UsageError(f"In a stack, layer options go with each layer (--layer 'conv filters=32'). Received: {per_layer}.")
+        raise click.UsageError(
+            f"In a stack, layer options go with each layer (--layer 'conv filters=32'). Received: {per_layer}."
+        )
     data = _read_stack_file(stack_file) if stack_file else dict(layers=[])
     entries = [parse_layer(item) if isinstance(item, str) else _layer_entry(item) for item in data["layers"]]
     entries += [parse_layer(text) for text in layer_specs]
@@ -441,7 +502,9 @@ def _stack(stack_file, layer_specs, options):
     settings["input_shape"] = settings.pop("input", None)
     unknown = set(settings) - set(_STACK_SETTINGS)
     if unknown:
-        raise click.BadParameter(f"a stack sets only input, batch, dtype and data_format besides its layers. Received: {sorted(unknown)}.")
+        raise click.BadParameter(
+            f"a stack sets only input, batch, dtype and data_format besides its layers. Received: {sorted(unknown)}."
+        )
     chosen = {name: options[name] if options[name] is not None else settings.get(name) for name in _STACK_SETTINGS}
     chosen["input_shape"] = InputShape().convert(chosen["input_shape"], None, None)
     shared = {**DEFAULT_LAYER, **_given(chosen)}
@@ -455,7 +518,10 @@ _STACK_SETTINGS = ("input_shape", "batch", "dtype", "data_format")
 
 def stack_report(layers) -> dict:
     growth = arithmetic.stack_receptive_fields(layers)
-    rows = [dict(report(layer), receptive_field_so_far=_jsonable(_fields_json(fields))) for layer, fields in zip(layers, growth)]
+    rows = [
+        dict(report(layer), receptive_field_so_far=_jsonable(_fields_json(fields)))
+        for layer, fields in zip(layers, growth)
+    ]
     totals = dict(
         parameters=sum(row["parameters"]["total"] for row in rows),
         macs=sum(row["macs"] for row in rows),
@@ -463,8 +529,12 @@ def stack_report(layers) -> dict:
         bias_adds=sum(row["bias_adds"] for row in rows),
         weight_bytes=sum(row["memory_bytes"]["weights"] for row in rows),
     )
-    return dict(input_shape=list(layers[0].input_shape), layers=rows, totals=totals,
-                receptive_field=rows[-1]["receptive_field_so_far"])
+    return dict(
+        input_shape=list(layers[0].input_shape),
+        layers=rows,
+        totals=totals,
+        receptive_field=rows[-1]["receptive_field_so_far"],
+    )
 
 
 def _print_stack(layers) -> None:
@@ -477,14 +547,22 @@ def _print_stack(layers) -> None:
     table.add_row("", "input", _shape(data["input_shape"]), "", "", "1", "1", "0")
     for number, (layer, fields) in enumerate(zip(layers, arithmetic.stack_receptive_fields(layers)), start=1):
         row = data["layers"][number - 1]
-        table.add_row(str(number), describe(layer), _shape(layer.output_shape), _number(row["parameters"]["total"]),
-                      _number(row["macs"]), *_fields_text(fields))
+        table.add_row(
+            str(number),
+            describe(layer),
+            _shape(layer.output_shape),
+            _number(row["parameters"]["total"]),
+            _number(row["macs"]),
+            *_fields_text(fields),
+        )
     totals = data["totals"]
     console = _console()
     console.print(table)
-    console.print(f"FLOPs {_number(totals['flops'])} (2 per MAC), bias adds {_number(totals['bias_adds'])}, "
-                  f"weights {_bytes(totals['weight_bytes'])} in {_dtype_name(layers[0])}. The receptive field of the last "
-                  f"layer's outputs: size {_fields_text(arithmetic.stack_receptive_fields(layers)[-1])[0]} input pixels.")
+    console.print(
+        f"FLOPs {_number(totals['flops'])} (2 per MAC), bias adds {_number(totals['bias_adds'])}, "
+        f"weights {_bytes(totals['weight_bytes'])} in {_dtype_name(layers[0])}. The receptive field of the last "
+        f"layer's outputs: size {_fields_text(arithmetic.stack_receptive_fields(layers)[-1])[0]} input pixels."
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,8 +11,8 @@ give, because 4 groups cannot split 3 colour channels (groups must divide C_in).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -67,7 +67,9 @@ class Kind:
         name = self.keras_layer(layer)
         if name is None or not _keras_can(layer):
             return None
-        positional = [str(layer.kernel_size)] if layer.kind == "depthwise" else [str(layer.filters), str(layer.kernel_size)]
+        positional = (
+            [str(layer.kernel_size)] if layer.kind == "depthwise" else [str(layer.filters), str(layer.kernel_size)]
+        )
         return f"keras.layers.{name}({', '.join(positional + _keras_keywords(layer))})"
 
     def convzoo_call(self, layer: Layer) -> str:
@@ -105,8 +107,17 @@ def standard(layer: Layer, kernel_size=DEFAULT_LAYER["kernel_size"]) -> Layer:
     >>> standard(KINDS["pointwise"].layer()).kernel_size
     (3, 3)
     """
-    return Layer("conv", layer.in_sizes, layer.in_channels, layer.filters, kernel_size, batch=layer.batch,
-                 data_format=layer.data_format, itemsize=layer.itemsize, use_bias=layer.use_bias)
+    return Layer(
+        "conv",
+        layer.in_sizes,
+        layer.in_channels,
+        layer.filters,
+        kernel_size,
+        batch=layer.batch,
+        data_format=layer.data_format,
+        itemsize=layer.itemsize,
+        use_bias=layer.use_bias,
+    )
 
 
 def _keras_can(layer: Layer) -> bool:
@@ -153,11 +164,16 @@ def _op_options(layer: Layer) -> dict:
 def _convzoo_keywords(layer: Layer) -> list[str]:
     """The op's keyword arguments that differ from its defaults."""
     ones = (1,) * layer.rank
-    defaults = dict(data_format="channels_last", strides=ones, padding="valid", dilation_rate=ones,
-                    output_padding=None, groups=1, padding_mode="zeros")
-    return [
-        f"{name}={value!r}" for name, value in _op_options(layer).items() if value != defaults[name]
-    ]
+    defaults = dict(
+        data_format="channels_last",
+        strides=ones,
+        padding="valid",
+        dilation_rate=ones,
+        output_padding=None,
+        groups=1,
+        padding_mode="zeros",
+    )
+    return [f"{name}={value!r}" for name, value in _op_options(layer).items() if value != defaults[name]]
 
 
 def _by_rank(*names: str) -> Callable[[Layer], str | None]:
@@ -173,18 +189,42 @@ KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
         _conv_kind("conv", "The standard convolution: every filter sees every input channel in a kxk window."),
-        Kind("pointwise", "A 1x1 convolution: mixes channels at each position, sees no neighbours.",
-             ops.pointwise_conv, _by_rank("Conv1D", "Conv2D", "Conv3D"), dict(kernel_size=None)),
-        Kind("transpose", "Each input pixel scatters a scaled kernel, stride apart: upsamples.",
-             ops.conv_transpose, lambda layer: _by_rank("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")(layer)
-             if layer.groups == 1 else None, dict(strides=2)),
+        Kind(
+            "pointwise",
+            "A 1x1 convolution: mixes channels at each position, sees no neighbours.",
+            ops.pointwise_conv,
+            _by_rank("Conv1D", "Conv2D", "Conv3D"),
+            dict(kernel_size=None),
+        ),
+        Kind(
+            "transpose",
+            "Each input pixel scatters a scaled kernel, stride apart: upsamples.",
+            ops.conv_transpose,
+            lambda layer: (
+                _by_rank("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")(layer) if layer.groups == 1 else None
+            ),
+            dict(strides=2),
+        ),
         _conv_kind("dilated", "Kernel taps spread apart: a wider field for the same parameters.", dilation_rate=2),
-        Kind("depthwise", "Each input channel filtered alone by its own kernels.",
-             ops.depthwise_conv, _by_rank("DepthwiseConv1D", "DepthwiseConv2D"), dict(filters=None)),
-        Kind("separable", "Depthwise, then pointwise: a kxk conv factored into space and channels.",
-             ops.separable_conv, _by_rank("SeparableConv1D", "SeparableConv2D")),
-        Kind("spatially-separable", "A (k,1) then a (1,k) kernel: a kxk conv factored along the axes.",
-             ops.spatially_separable_conv, lambda layer: None),
+        Kind(
+            "depthwise",
+            "Each input channel filtered alone by its own kernels.",
+            ops.depthwise_conv,
+            _by_rank("DepthwiseConv1D", "DepthwiseConv2D"),
+            dict(filters=None),
+        ),
+        Kind(
+            "separable",
+            "Depthwise, then pointwise: a kxk conv factored into space and channels.",
+            ops.separable_conv,
+            _by_rank("SeparableConv1D", "SeparableConv2D"),
+        ),
+        Kind(
+            "spatially-separable",
+            "A (k,1) then a (1,k) kernel: a kxk conv factored along the axes.",
+            ops.spatially_separable_conv,
+            lambda layer: None,
+        ),
         _conv_kind("grouped", "Channels split into groups, each convolved on its own.", groups=4, in_channels=32),
     )
 }
