@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -227,6 +226,7 @@ def report(layer) -> dict:
     return _jsonable(
         dict(
             kind=layer.kind,
+            summary=kind.summary,
             keras=kind.keras_call(layer),
             convzoo=kind.convzoo_call(layer),
             dtype=_dtype_name(layer),
@@ -413,6 +413,7 @@ def _print_layer(layer) -> None:
     )
     table.add_column(style="bold")
     table.add_column(overflow="fold")
+    table.add_row("what", escape(data["summary"]))
     table.add_row("Keras", escape(data["keras"] or "no Keras API"))
     table.add_row("convzoo", escape(data["convzoo"]))
     table.add_row(
@@ -507,9 +508,8 @@ def _stack(stack_file, layer_specs, options):
         )
     chosen = {name: options[name] if options[name] is not None else settings.get(name) for name in _STACK_SETTINGS}
     chosen["input_shape"] = InputShape().convert(chosen["input_shape"], None, None)
-    shared = {**DEFAULT_LAYER, **_given(chosen)}
+    shared = {name: DEFAULT_LAYER[name] for name in ("in_sizes", "in_channels", "batch")} | _given(chosen)
     in_sizes, in_channels = shared.pop("in_sizes"), shared.pop("in_channels")
-    shared.pop("filters"), shared.pop("kernel_size")
     return arithmetic.stack(in_sizes, in_channels, entries, **shared)
 
 
@@ -538,14 +538,14 @@ def stack_report(layers) -> dict:
 
 
 def _print_stack(layers) -> None:
-    data = stack_report(layers)
+    data, growth = stack_report(layers), arithmetic.stack_receptive_fields(layers)
     table = Table(title=f"stack of {len(layers)} layers on {_shape(data['input_shape'])}", show_footer=True)
     headers = ("#", "layer", "output shape", "params", "MACs", "field size", "jump", "start")
     footers = ("", "total", "", _number(data["totals"]["parameters"]), _number(data["totals"]["macs"]), "", "", "")
     for header, footer in zip(headers, footers):
         table.add_column(header, footer, justify="left" if header == "layer" else "right")
     table.add_row("", "input", _shape(data["input_shape"]), "", "", "1", "1", "0")
-    for number, (layer, fields) in enumerate(zip(layers, arithmetic.stack_receptive_fields(layers)), start=1):
+    for number, (layer, fields) in enumerate(zip(layers, growth), start=1):
         row = data["layers"][number - 1]
         table.add_row(
             str(number),
@@ -561,9 +561,5 @@ def _print_stack(layers) -> None:
     console.print(
         f"FLOPs {_number(totals['flops'])} (2 per MAC), bias adds {_number(totals['bias_adds'])}, "
         f"weights {_bytes(totals['weight_bytes'])} in {_dtype_name(layers[0])}. The receptive field of the last "
-        f"layer's outputs: size {_fields_text(arithmetic.stack_receptive_fields(layers)[-1])[0]} input pixels."
+        f"layer's outputs: size {_fields_text(growth[-1])[0]} input pixels."
     )
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
