@@ -78,14 +78,13 @@ class Padding(click.ParamType):
     def convert(self, value, param, ctx):
         if not isinstance(value, str) or value.lower() in ("valid", "same", "causal", "full"):
             return value.lower() if isinstance(value, str) else value
-        axes = value.lower().split("x")
-        if all(":" not in axis for axis in axes):
-            numbers = _ints(value, "--padding")
-            return numbers[0] if len(numbers) == 1 else numbers
         try:
-            return tuple(tuple(int(side) for side in axis.split(":")) if ":" in axis else int(axis) for axis in axes)
+            axes = [
+                tuple(int(side) for side in axis.split(":")) if ":" in axis else int(axis) for axis in value.split("x")
+            ]
         except ValueError:
             self.fail(f"--padding must be {PADDING_HELP}. Received: {value!r}.", param, ctx)
+        return axes[0] if len(axes) == 1 and isinstance(axes[0], int) else tuple(axes)
 
 
 def _dtype_itemsize(dtype: str) -> int:
