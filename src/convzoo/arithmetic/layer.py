@@ -151,7 +151,7 @@ def _normalised(layer: Layer) -> dict:
         intermediate_filters=layer.intermediate_filters,
         padding_mode=spec.choice(layer.padding_mode, "padding_mode", spec.PADDING_MODES),
         data_format=spec.choice(layer.data_format, "data_format", spec.DATA_FORMATS),
-        batch=_positive(layer.batch, "batch"),
+        batch=_positive(layer.batch, "batch", minimum=0),  # an empty batch is a valid input
         itemsize=_positive(layer.itemsize, "itemsize"),
         use_bias=_boolean(layer.use_bias, "use_bias"),
     )
@@ -195,10 +195,10 @@ def _boolean(value: object, name: str) -> bool:
     return value
 
 
-def _positive(value: object, name: str) -> int:
+def _positive(value: object, name: str, minimum: int = 1) -> int:
     value = spec.as_int(value, name)
-    if value < 1:
-        raise ConvZooError(f"`{name}` must be >= 1. Received: {name}={value}.")
+    if value < minimum:
+        raise ConvZooError(f"`{name}` must be >= {minimum}. Received: {name}={value}.")
     return value
 
 

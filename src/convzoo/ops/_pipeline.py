@@ -13,92 +13,59 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .. import engine, spec
-from ..arithmetic import ConvGeometry, check_padding_mode, conv_geometry
+from .. import engine
+from ..arithmetic import ConvGeometry, Layer, Stage
 from ..engine.padding import pad_with_mode, pad_with_mode_adjoint
 from ._arrays import channels_last, from_channels_last
 
 
 @dataclass(frozen=True)
 class Step:
-    """One engine call: x -> conv(x, kernel), or its transpose, on channels-last arrays.
+    """One stage of a layer with its kernel array: x -> conv(x, kernel), or its transpose.
 
-    `kernel` is in the engine's layout `(*K, C_in/G, C_out)` of the convolution `geometry`
-    describes. A transposed step computes the input gradient of that convolution (a transpose
-    convolution, from `out_sizes` to `in_sizes`). A padding mode other than "zeros" is applied
-    as a separate gather before the engine, which then pads nothing.
+    `kernel` is in the engine's layout `(*K, C_in/G, C_out)` of the convolution the stage's
+    geometry describes. A transposed stage computes the input gradient of that convolution (a
+    transpose convolution, from its `out_sizes` to its `in_sizes`). A padding mode other than
+    "zeros" is applied as a separate gather before the engine, which then pads nothing.
     """
 
+    stage: Stage
     kernel: np.ndarray
-    geometry: ConvGeometry
-    groups: int = 1
     padding_mode: str = "zeros"
-    transposed: bool = False
 
     @property
     def _engine_geometry(self) -> ConvGeometry:
+        geometry = self.stage.geometry
         if self.padding_mode == "zeros":
-            return self.geometry
-        unpadded = ((0, 0),) * self.geometry.rank
-        return replace(self.geometry, in_sizes=self.geometry.padded_sizes, padding=unpadded)
+            return geometry
+        return replace(geometry, in_sizes=geometry.padded_sizes, padding=((0, 0),) * geometry.rank)
 
     def _pad(self, x: np.ndarray) -> np.ndarray:
-        return x if self.padding_mode == "zeros" else pad_with_mode(x, self.geometry.padding, self.padding_mode)
+        if self.padding_mode == "zeros":
+            return x
+        return pad_with_mode(x, self.stage.geometry.padding, self.padding_mode)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        if self.transposed:
-            return engine.conv_input_grad(x, self.kernel, self.geometry, self.groups)
-        return engine.conv(self._pad(x), self.kernel, self._engine_geometry, self.groups)
+        if self.stage.transposed:
+            return engine.conv_input_grad(x, self.kernel, self.stage.geometry, self.stage.groups)
+        return engine.conv(self._pad(x), self.kernel, self._engine_geometry, self.stage.groups)
 
     def backward(self, x: np.ndarray, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(input gradient, kernel gradient) at input `x` for output gradient `grad`."""
-        if self.transposed:  # forward is conv_input_grad: its adjoints are conv and the kernel face
-            input_grad = engine.conv(grad, self.kernel, self.geometry, self.groups)
-            return input_grad, engine.conv_kernel_grad(grad, x, self.geometry, self.groups)
-        geometry = self._engine_geometry
-        padded_grad = engine.conv_input_grad(grad, self.kernel, geometry, self.groups)
-        kernel_grad = engine.conv_kernel_grad(self._pad(x), grad, geometry, self.groups)
+        geometry, groups = self.stage.geometry, self.stage.groups
+        if self.stage.transposed:  # forward is conv_input_grad: its adjoints are conv and the kernel face
+            input_grad = engine.conv(grad, self.kernel, geometry, groups)
+            return input_grad, engine.conv_kernel_grad(grad, x, geometry, groups)
+        padded_grad = engine.conv_input_grad(grad, self.kernel, self._engine_geometry, groups)
+        kernel_grad = engine.conv_kernel_grad(self._pad(x), grad, self._engine_geometry, groups)
         if self.padding_mode != "zeros":
-            padded_grad = pad_with_mode_adjoint(
-                padded_grad, self.geometry.padding, self.padding_mode, self.geometry.in_sizes
-            )
+            padded_grad = pad_with_mode_adjoint(padded_grad, geometry.padding, self.padding_mode, geometry.in_sizes)
         return padded_grad, kernel_grad
 
 
-@dataclass(frozen=True)
-class ConvOptions:
-    """A convolution's hyper-parameters, normalised once from what the user wrote."""
-
-    strides: tuple[int, ...]
-    dilation: tuple[int, ...]
-    padding: str | tuple  # a string for every axis, or one string or (before, after) pair per axis
-    padding_mode: str = "zeros"
-
-    @classmethod
-    def normalise(cls, rank: int, strides=1, padding="valid", dilation_rate=1, padding_mode="zeros") -> ConvOptions:
-        return cls(
-            spec.per_axis(strides, rank, "strides"),
-            spec.per_axis(dilation_rate, rank, "dilation_rate"),
-            spec.padding(padding, rank),
-            spec.choice(padding_mode, "padding_mode", spec.PADDING_MODES),
-        )
-
-    def step(self, kernel: np.ndarray, in_sizes: tuple[int, ...], groups: int = 1) -> Step:
-        """The step of a convolution by `kernel` `(*K, C_in/G, C_out)` over inputs of `in_sizes`."""
-        geometry = conv_geometry(in_sizes, kernel.shape[: len(in_sizes)], self.strides, self.dilation, self.padding)
-        check_padding_mode(self.padding_mode, geometry)
-        return Step(kernel, geometry, groups, self.padding_mode)
-
-    def along(self, axis: int) -> ConvOptions:
-        """These options on `axis` only; the other axes unstrided, undilated and unpadded."""
-        rank = len(self.strides)
-        padding = self.padding if isinstance(self.padding, str) else self.padding[axis]
-        return ConvOptions(
-            tuple(s if a == axis else 1 for a, s in enumerate(self.strides)),
-            tuple(d if a == axis else 1 for a, d in enumerate(self.dilation)),
-            tuple(padding if a == axis else (0, 0) for a in range(rank)),
-            self.padding_mode,
-        )
+def steps(layer: Layer, kernels: list[np.ndarray]) -> list[Step]:
+    """The layer's stages, each with its kernel in the engine's layout."""
+    return [Step(stage, kernel, layer.padding_mode) for stage, kernel in zip(layer.stages, kernels)]
 
 
 Pullback = Callable[[np.ndarray], tuple]
@@ -110,7 +77,7 @@ def _ieee_quietly():
     return np.errstate(invalid="ignore", over="ignore")
 
 
-def run(x: np.ndarray, steps: list[Step], bias: np.ndarray | None, data_format: str):
+def run(x: np.ndarray, steps: list[Step], bias: np.ndarray | None, data_format: str) -> tuple[np.ndarray, Pullback]:
     """Apply `steps` then `bias` to `x`; return the output and its pullback.
 
     The pullback maps an output gradient (in `data_format`) to

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..arithmetic import Layer
 from ..errors import ConvZooError
 from ._arrays import check_bias, check_inputs, kernel_rank
 from ._docs import with_notes
 from ._op import Arrays, differentiable
-from ._pipeline import ConvOptions, run
+from ._pipeline import run, steps
 
 
 def channel_groups(in_channels: int, kernel: np.ndarray) -> int:
@@ -94,10 +95,21 @@ def conv(
     x, kernel, bias = arrays.compute
     rank = kernel_rank(kernel)
     data_format, in_channels, in_sizes = check_inputs(x, rank, data_format)
-    groups = channel_groups(in_channels, kernel)
     check_bias(bias, kernel.shape[-1])
-    step = ConvOptions.normalise(rank, strides, padding, dilation_rate, padding_mode).step(kernel, in_sizes, groups)
-    out, pullback = run(x, [step], bias, data_format)
+    layer = Layer(
+        "conv",
+        in_sizes,
+        in_channels,
+        filters=kernel.shape[-1],
+        kernel_size=kernel.shape[:rank],
+        strides=strides,
+        padding=padding,
+        dilation_rate=dilation_rate,
+        groups=channel_groups(in_channels, kernel),
+        padding_mode=padding_mode,
+        batch=x.shape[0],
+    )
+    out, pullback = run(x, steps(layer, [kernel]), bias, data_format)
     return arrays.finish(out, lambda grad: _flat(pullback(grad)))
 
 
@@ -138,8 +150,8 @@ def pointwise_conv(inputs, kernel, bias=None, *, data_format="channels_last"):
     data_format, in_channels, in_sizes = check_inputs(x, rank, data_format)
     matrix = conv_from_pointwise(kernel, in_channels, rank)
     check_bias(bias, kernel.shape[-1])
-    step = ConvOptions.normalise(rank).step(matrix, in_sizes)
-    out, pullback = run(x, [step], bias, data_format)
+    layer = Layer("pointwise", in_sizes, in_channels, filters=kernel.shape[-1], batch=x.shape[0])
+    out, pullback = run(x, steps(layer, [matrix]), bias, data_format)
     return arrays.finish(out, lambda grad: _flat(pullback(grad), kernel.shape))
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..arithmetic import Layer
 from ..errors import ConvZooError
 from ._arrays import check_bias, check_inputs, kernel_rank
 from ._docs import with_notes
 from ._op import Arrays, differentiable
-from ._pipeline import ConvOptions, run
+from ._pipeline import run, steps
 from .conv import _flat, conv_from_pointwise
 
 
@@ -74,8 +75,19 @@ def depthwise_conv(
     data_format, in_channels, in_sizes = check_inputs(x, rank, data_format)
     grouped = grouped_from_depthwise(kernel, in_channels)
     check_bias(bias, grouped.shape[-1])
-    options = ConvOptions.normalise(rank, strides, padding, dilation_rate, padding_mode)
-    out, pullback = run(x, [options.step(grouped, in_sizes, in_channels)], bias, data_format)
+    layer = Layer(
+        "depthwise",
+        in_sizes,
+        in_channels,
+        kernel_size=kernel.shape[:rank],
+        strides=strides,
+        padding=padding,
+        dilation_rate=dilation_rate,
+        depth_multiplier=kernel.shape[-1],
+        padding_mode=padding_mode,
+        batch=x.shape[0],
+    )
+    out, pullback = run(x, steps(layer, [grouped]), bias, data_format)
     return arrays.finish(out, lambda grad: _flat(pullback(grad), kernel.shape))
 
 
@@ -132,11 +144,20 @@ def separable_conv(
     grouped = grouped_from_depthwise(depthwise, in_channels, "depthwise_kernel")
     mixing = conv_from_pointwise(pointwise, grouped.shape[-1], rank, "pointwise_kernel")
     check_bias(bias, mixing.shape[-1])
-    first = ConvOptions.normalise(rank, strides, padding, dilation_rate, padding_mode).step(
-        grouped, in_sizes, in_channels
+    layer = Layer(
+        "separable",
+        in_sizes,
+        in_channels,
+        filters=mixing.shape[-1],
+        kernel_size=depthwise.shape[:rank],
+        strides=strides,
+        padding=padding,
+        dilation_rate=dilation_rate,
+        depth_multiplier=depthwise.shape[-1],
+        padding_mode=padding_mode,
+        batch=x.shape[0],
     )
-    second = ConvOptions.normalise(rank).step(mixing, first.geometry.out_sizes)
-    out, pullback = run(x, [first, second], bias, data_format)
+    out, pullback = run(x, steps(layer, [grouped, mixing]), bias, data_format)
 
     def separable_pullback(grad):
         input_grad, (depthwise_grad, pointwise_grad), bias_grad = pullback(grad)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from ..arithmetic import Layer
 from ..errors import ConvZooError
 from ._arrays import check_bias, check_inputs, kernel_rank
 from ._docs import with_notes
 from ._op import Arrays, differentiable
-from ._pipeline import ConvOptions, run
+from ._pipeline import run, steps
 
 
 @differentiable("inputs", "kernels", "bias")
@@ -59,19 +60,29 @@ def spatially_separable_conv(
     arrays = Arrays(sequences=("kernels",), inputs=inputs, kernels=kernels, bias=bias)
     x, kernels, bias = arrays.compute
     rank = _check_kernels(kernels)
-    data_format, channels, sizes = check_inputs(x, rank, data_format)
-    options = ConvOptions.normalise(rank, strides, padding, dilation_rate, padding_mode)
-    steps = []
+    data_format, in_channels, in_sizes = check_inputs(x, rank, data_format)
+    channels = [in_channels] + [kernel.shape[-1] for kernel in kernels]
     for axis, kernel in enumerate(kernels):
-        if kernel.shape[-2] != channels:
+        if kernel.shape[-2] != channels[axis]:
             raise ConvZooError(
-                f"Kernel {axis} must take the {channels} channels its stage receives on axis -2 "
+                f"Kernel {axis} must take the {channels[axis]} channels its stage receives on axis -2 "
                 f"(no groups). Received: kernels[{axis}].shape={kernel.shape}."
             )
-        steps.append(options.along(axis).step(kernel, sizes))
-        sizes, channels = steps[-1].geometry.out_sizes, kernel.shape[-1]
-    check_bias(bias, channels)
-    out, pullback = run(x, steps, bias, data_format)
+    check_bias(bias, channels[-1])
+    layer = Layer(
+        "spatially-separable",
+        in_sizes,
+        in_channels,
+        filters=channels[-1],
+        kernel_size=tuple(kernel.shape[axis] for axis, kernel in enumerate(kernels)),
+        strides=strides,
+        padding=padding,
+        dilation_rate=dilation_rate,
+        intermediate_filters=tuple(channels[1:-1]) or None,
+        padding_mode=padding_mode,
+        batch=x.shape[0],
+    )
+    out, pullback = run(x, steps(layer, list(kernels)), bias, data_format)
 
     def spatial_pullback(grad):
         input_grad, kernel_grads, bias_grad = pullback(grad)

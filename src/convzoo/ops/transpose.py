@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from .. import spec
-from ..arithmetic import transpose_geometry
+from ..arithmetic import Layer
 from ..errors import ConvZooError
 from ._arrays import check_bias, check_inputs, kernel_rank
 from ._docs import with_notes
 from ._op import Arrays, differentiable
-from ._pipeline import Step, run
+from ._pipeline import run, steps
 from .conv import _flat
 
 
@@ -76,15 +76,20 @@ def conv_transpose(
     data_format, in_channels, in_sizes = check_inputs(x, rank, data_format)
     groups = _transpose_groups(groups, in_channels, kernel.shape)
     check_bias(bias, kernel.shape[-2] * groups)
-    geometry = transpose_geometry(
+    layer = Layer(
+        "transpose",
         in_sizes,
-        kernel.shape[:rank],
-        spec.per_axis(strides, rank, "strides"),
-        spec.per_axis(dilation_rate, rank, "dilation_rate"),
-        spec.padding(padding, rank, spec.TRANSPOSE_PADDING_STRINGS),
-        spec.output_padding(output_padding, rank),
+        in_channels,
+        filters=kernel.shape[-2] * groups,
+        kernel_size=kernel.shape[:rank],
+        strides=strides,
+        padding=padding,
+        output_padding=output_padding,
+        dilation_rate=dilation_rate,
+        groups=groups,
+        batch=x.shape[0],
     )
-    out, pullback = run(x, [Step(kernel, geometry, groups, transposed=True)], bias, data_format)
+    out, pullback = run(x, steps(layer, [kernel]), bias, data_format)
     return arrays.finish(out, lambda grad: _flat(pullback(grad)))
 
 
