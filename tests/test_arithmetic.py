@@ -320,8 +320,14 @@ def test_macs_equal_the_measured_table(kind, options, expected):
         ("depthwise", dict(kernel_size=3, depth_multiplier=2), 26 * 26 * 6 * 9),
         # separable: the depthwise stage, then 26*26 * 32 * 3 for the pointwise
         ("separable", dict(filters=32, kernel_size=3), 26 * 26 * 3 * 9 + 26 * 26 * 32 * 3),
-        # spatially separable, intermediate = filters: (3,1): 26x28 * 32 * 3 * 3, then (1,3): 26x26 * 32 * 32 * 3
-        ("spatially-separable", dict(filters=32, kernel_size=3), 26 * 28 * 32 * 3 * 3 + 26 * 26 * 32 * 32 * 3),
+        # spatially separable, intermediate = the input's 3 channels: (3,1): 26x28 * 3 * 3 * 3,
+        # then (1,3): 26x26 * 32 * 3 * 3
+        ("spatially-separable", dict(filters=32, kernel_size=3), 26 * 28 * 3 * 3 * 3 + 26 * 26 * 32 * 3 * 3),
+        (
+            "spatially-separable",
+            dict(filters=32, kernel_size=3, intermediate_filters=32),
+            26 * 28 * 32 * 3 * 3 + 26 * 26 * 32 * 32 * 3,
+        ),
         # strided transpose: each of the 28*28*3 input numbers scatters 32 filters of 9 taps,
         # not the 57*57*32*27 of a conv over the zero-stretched input
         ("transpose", dict(filters=32, kernel_size=3, strides=2), 28 * 28 * 3 * 32 * 9),

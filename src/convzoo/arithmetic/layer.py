@@ -69,7 +69,8 @@ class Layer:
     `in_sizes` are the input's spatial sizes; `filters` is None for a depthwise layer (it is
     C_in * depth_multiplier); `kernel_size` defaults to 1 for a pointwise layer;
     `intermediate_filters` are the channels between the stages of a spatially separable layer
-    (one int, or one per intermediate stage; `filters` if None); `itemsize` is the bytes per
+    (one int, or one per intermediate stage; `in_channels` if None, as Inception-v3 factors a
+    7x7 into 1x7 from 128 to 128 channels, then 7x1 to 192); `itemsize` is the bytes per
     number of the dtype.
 
     Raises:
@@ -161,7 +162,7 @@ def _normalised(layer: Layer) -> dict:
             f"A pointwise layer's kernel is 1 on every axis. Received: kernel_size={layer.kernel_size!r}."
         )
     fields["filters"] = _filters(layer, kind, fields["in_channels"] * fields["depth_multiplier"])
-    fields["intermediate_filters"] = _intermediate_filters(layer, rank, fields["filters"])
+    fields["intermediate_filters"] = _intermediate_filters(layer, rank, fields["in_channels"])
     _check_groups(fields["groups"], fields["in_channels"], fields["filters"])
     return fields
 
@@ -217,12 +218,16 @@ def _filters(layer: Layer, kind: str, depthwise_channels: int) -> int:
     return depthwise_channels
 
 
-def _intermediate_filters(layer: Layer, rank: int, filters: int) -> tuple[int, ...] | None:
-    """One channel count per intermediate stage of a spatially separable layer (rank - 1 of them)."""
+def _intermediate_filters(layer: Layer, rank: int, in_channels: int) -> tuple[int, ...] | None:
+    """One channel count per intermediate stage of a spatially separable layer (rank - 1 of them).
+
+    The default keeps the input's channels until the last stage, which maps them to `filters`:
+    k*C*C + k*C*F weights against k*k*C*F for the full kernel, a saving whenever F >= C/(k-1).
+    """
     if layer.kind != "spatially-separable":
         return None
     if layer.intermediate_filters is None:
-        return (filters,) * (rank - 1)
+        return (in_channels,) * (rank - 1)
     if rank == 1:
         raise ConvZooError(
             f"A 1-D spatially separable layer has one stage, so no intermediate filters. "
