@@ -516,8 +516,8 @@ def test_brute_force_stride_one_convs_then_a_transpose_is_exact(convs, transpose
     size = convs[0].in_sizes[0]
     try:
         layers = stack((size,), 1, specs, batch=size, itemsize=8)
-    except ConvZooError:
-        return
+    except ConvZooError:  # the transpose crops its whole output: not a stack to check
+        assume(False)
     _check_fields(layers, exact=True)
 
 
