@@ -126,11 +126,12 @@ class ConvGeometry:
         return tuple(i + p + q for i, (p, q) in zip(self.in_sizes, self.padding))
 
 
-def conv_geometry(in_sizes, kernel_sizes, strides, dilation, padding: str | tuple[Pair, ...]) -> ConvGeometry:
+def conv_geometry(in_sizes, kernel_sizes, strides, dilation, padding: str | tuple[str | Pair, ...]) -> ConvGeometry:
     """Resolve a convolution's padding and check that its output is not empty.
 
-    `strides` and `dilation` are tuples of ints and `padding` a string or (before, after)
-    pairs, as `convzoo.spec` returns them.
+    `strides` and `dilation` are tuples of ints; `padding` is a string for every axis or, per
+    axis, a string or a (before, after) pair (a spatially separable stage pads one axis by
+    the user's rule and the others by (0, 0)), as `convzoo.spec` and `Layer` give them.
 
     Raises:
         ConvZooError: if the padded input is shorter than the dilated kernel on some axis.
