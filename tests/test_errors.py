@@ -262,5 +262,7 @@ def test_arrays_of_non_real_numbers_are_type_errors():
         convzoo.conv(X2, K2 + 1j)
     with raises(ConvZooTypeError, "`inputs` must be an array of real numbers", "<U1"):
         convzoo.conv(np.full((1, 3, 1), "a"), np.ones((1, 1, 1)))
+    with raises(ConvZooTypeError, "`inputs` must be an array of real numbers", "NumPy cannot read", "inhomogeneous"):
+        convzoo.conv([[[1.0], [2.0]], [[1.0]]], np.ones((1, 1, 1)))
     with raises(ConvZooTypeError, "`kernels` must be a list or tuple of arrays", "ndarray"):
         convzoo.spatially_separable_conv(X2, np.ones((3, 1, 6, 4)))

@@ -23,7 +23,12 @@ def float_dtype(array: np.ndarray) -> np.dtype:
 
 def as_real_array(value: object, name: str) -> np.ndarray:
     """`value` as an ndarray of real numbers (float, int or bool), or a clear TypeError."""
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as error:  # ragged nested lists, objects NumPy cannot read
+        raise ConvZooTypeError(
+            f"`{name}` must be an array of real numbers. Received: {name} that NumPy cannot read: {error}"
+        ) from None
     if array.dtype.kind not in "fiub":
         raise ConvZooTypeError(
             f"`{name}` must be an array of real numbers (float, int or bool). Received: {name} of dtype {array.dtype}."
