@@ -56,8 +56,9 @@ class Step:
         if self.stage.transposed:  # forward is conv_input_grad: its adjoints are conv and the kernel face
             input_grad = engine.conv(grad, self.kernel, geometry, groups)
             return input_grad, engine.conv_kernel_grad(grad, x, geometry, groups)
-        padded_grad = engine.conv_input_grad(grad, self.kernel, self._engine_geometry, groups)
-        kernel_grad = engine.conv_kernel_grad(self._pad(x), grad, self._engine_geometry, groups)
+        engine_geometry = self._engine_geometry
+        padded_grad = engine.conv_input_grad(grad, self.kernel, engine_geometry, groups)
+        kernel_grad = engine.conv_kernel_grad(self._pad(x), grad, engine_geometry, groups)
         if self.padding_mode != "zeros":
             padded_grad = pad_with_mode_adjoint(padded_grad, geometry.padding, self.padding_mode, geometry.in_sizes)
         return padded_grad, kernel_grad
