@@ -5,6 +5,7 @@ use Keras's layouts: inputs `(N, *spatial, C)` (or `(N, C, *spatial)` with
 data_format="channels_first"), kernels `(*kernel_size, C_in/groups, C_out)`.
 """
 
+from .engine import use_algorithm
 from .errors import ConvZooError, ConvZooTypeError
 from .ops import (
     conv,
@@ -26,5 +27,6 @@ __all__ = [
     "pointwise_conv",
     "separable_conv",
     "spatially_separable_conv",
+    "use_algorithm",
     "vjp",
 ]

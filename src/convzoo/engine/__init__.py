@@ -19,11 +19,118 @@ with respect to it given the other two: `conv` is dT/dy, `conv_input_grad` is dT
 which is also exactly a transpose convolution (`convzoo.conv_transpose` is this function), and
 the gradients of a transpose convolution are `conv` and `conv_kernel_grad` with roles swapped.
 
-This module is the seam behind which faster algorithms go: the ops call only these names.
+Behind the three names sit several algorithms (`engine.select` has the table and the rules
+that choose among them per call): `shift_add`, `gemm`, `winograd`, `fft` and `direct`. Each
+function takes `algorithm=` to force one (tests do); an algorithm that cannot compute the call
+raises ConvZooError with the reason. `convzoo.use_algorithm` sets a preference for a block of
+code instead, falling back to the automatic choice where the preferred one does not apply.
+
+NaN and Inf. Winograd and the FFT mix values across positions, and `direct` skips the padded
+zeros, so none of them gives the direct sum's NaN and Inf pattern (docs/semantics.md: a padded
+zero times an infinite weight is NaN). When an operand holds a NaN or an Inf, the automatic
+choice is `gemm`, whose sums are the direct sums; a forced algorithm is used as forced.
 """
 
 from __future__ import annotations
 
-from .shift_add import conv, conv_input_grad, conv_kernel_grad
+import contextlib
+import contextvars
 
-__all__ = ["conv", "conv_input_grad", "conv_kernel_grad"]
+import numpy as np
+
+from ..arithmetic import ConvGeometry
+from ..errors import ConvZooError
+from . import direct, fft, gemm, shift_add, winograd
+from .select import ALGORITHMS, Problem, choose, input_grad_as_conv, why_not
+
+__all__ = ["ALGORITHMS", "conv", "conv_input_grad", "conv_kernel_grad", "use_algorithm", "chosen"]
+
+_PREFERRED: contextvars.ContextVar[str | None] = contextvars.ContextVar("convzoo_algorithm", default=None)
+
+_CONV = {
+    "shift_add": shift_add.conv,
+    "gemm": gemm.conv,
+    "winograd": winograd.conv,
+    "fft": fft.conv,
+    "direct": direct.conv,
+}
+_INPUT_GRAD = {"shift_add": shift_add.conv_input_grad, "gemm": gemm.conv_input_grad, "fft": fft.conv_input_grad}
+_KERNEL_GRAD = {
+    "shift_add": shift_add.conv_kernel_grad,
+    "gemm": gemm.conv_kernel_grad,
+    "fft": fft.conv_kernel_grad,
+    "direct": direct.conv_kernel_grad,
+}
+
+
+@contextlib.contextmanager
+def use_algorithm(name: str | None):
+    """Prefer algorithm `name` for the engine calls in this block (None: the automatic choice).
+
+    Where `name` cannot compute a call (Winograd on a 5x5 kernel, say), the call uses the
+    automatic choice; pass `algorithm=` to an engine function to insist instead.
+
+    >>> import numpy as np, convzoo
+    >>> with convzoo.use_algorithm("shift_add"):
+    ...     convzoo.conv(np.ones((1, 5, 5, 2)), np.ones((3, 3, 2, 4))).shape
+    (1, 3, 3, 4)
+    """
+    if name is not None and name not in ALGORITHMS:
+        raise ConvZooError(f"algorithm must be one of {', '.join(ALGORITHMS)} or None. Received: algorithm={name!r}.")
+    token = _PREFERRED.set(name)
+    try:
+        yield
+    finally:
+        _PREFERRED.reset(token)
+
+
+_EXACT_ON_NONFINITE = ("shift_add", "gemm")
+
+
+def _finite(*arrays: np.ndarray) -> bool:
+    # a sum is one pass without a temporary; a finite array whose sum overflows only costs the fast path
+    with np.errstate(over="ignore", invalid="ignore"):
+        return all(np.isfinite(array.sum()) for array in arrays)
+
+
+def chosen(face: str, problem: Problem, algorithm: str | None = None, operands: tuple = ()) -> str:
+    """The algorithm that computes `face` of `problem`: the forced one, else the preferred one
+    where it applies, else the automatic choice; `gemm` where an operand is not finite."""
+    if algorithm is not None:
+        if algorithm not in ALGORITHMS:
+            raise ConvZooError(f"algorithm must be one of {', '.join(ALGORITHMS)}. Received: algorithm={algorithm!r}.")
+        reason = why_not(algorithm, face, problem)
+        if reason is not None:
+            raise ConvZooError(f"algorithm={algorithm!r} cannot compute this call: {reason}.")
+        return algorithm
+    preferred = _PREFERRED.get()
+    name = preferred if preferred is not None and why_not(preferred, face, problem) is None else choose(face, problem)
+    if name not in _EXACT_ON_NONFINITE and not _finite(*operands):
+        return "gemm"
+    return name
+
+
+def _problem(geometry: ConvGeometry, groups: int, kernel: np.ndarray) -> Problem:
+    return Problem(geometry, groups, kernel.shape[-2] * groups, kernel.shape[-1])
+
+
+def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int, algorithm: str | None = None):
+    """`(N, *S, C_in) x (*K, C_in/G, C_out) -> (N, *O, C_out)`."""
+    name = chosen("conv", _problem(geometry, groups, kernel), algorithm, (x, kernel))
+    return _CONV[name](x, kernel, geometry, groups)
+
+
+def conv_input_grad(grad: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int, algorithm=None):
+    """`(N, *O, C_out) x (*K, C_in/G, C_out) -> (N, *S, C_in)`: the adjoint of `conv` in x."""
+    name = chosen("input_grad", _problem(geometry, groups, kernel), algorithm, (grad, kernel))
+    if name in _INPUT_GRAD and not (name == "gemm" and all(s == 1 for s in geometry.strides)):
+        return _INPUT_GRAD[name](grad, kernel, geometry, groups)
+    grad, kernel, geometry = input_grad_as_conv(grad, kernel, geometry, groups)
+    return _CONV[name](grad, kernel, geometry, groups)
+
+
+def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, groups: int, algorithm=None):
+    """`(N, *S, C_in) x (N, *O, C_out) -> (*K, C_in/G, C_out)`: the adjoint of `conv` in the kernel."""
+    problem = Problem(geometry, groups, x.shape[-1], grad.shape[-1])
+    name = chosen("kernel_grad", problem, algorithm, (x, grad))
+    return _KERNEL_GRAD[name](x, grad, geometry, groups)

@@ -1,0 +1,129 @@
+"""Which algorithm computes a call: the rules, and the reasons an algorithm does not apply.
+
+Every algorithm computes the same three faces (docs/decisions/performance-engine.md):
+
+    name        conv          input grad              kernel grad       applies to
+    shift_add   yes           yes                     yes               everything (the fallback)
+    gemm        im2col        GEMM + col2im           im2col^T @ grad   everything
+    winograd    F(4x4, 3x3)   as a conv (stride 1)    -                 2-D 3x3, stride 1, groups 1
+    fft         yes           yes                     yes               stride 1, groups 1, ranks 1-3
+    direct      numba loops   as a conv               numba loops       ranks 1-3
+
+"as a conv": the input gradient of a convolution is a stride-1 convolution of the output
+gradient (zeros inserted between its entries when the stride is more than 1) with the kernel
+flipped and each group's channels swapped (Dumoulin and Visin, relationship 14, generalised
+to any padding); `input_grad_as_conv` does that rewrite.
+
+The choice, from the shapes alone (measured in benchmarks/, docs/performance.md):
+- few channels per group (depthwise, most grouped layers): `direct`, which touches memory once;
+- a 2-D 3x3 stride-1 dense layer with 16 channels or more each way: `winograd`;
+- a stride-1 dense layer with a kernel of 49 taps or more: `fft`;
+- otherwise `gemm`, whose column matrix is bounded by the call's input plus output sizes.
+The input gradient of a stride-1 layer is chosen as the convolution it rewrites to.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..arithmetic import ConvGeometry
+from . import winograd
+from .fft import applies as fft_applies
+
+ALGORITHMS = ("shift_add", "gemm", "winograd", "fft", "direct")
+FACES = ("conv", "input_grad", "kernel_grad")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One engine call's shapes: what the choice depends on."""
+
+    geometry: ConvGeometry
+    groups: int
+    in_channels: int
+    out_channels: int
+
+    @property
+    def per_group_in(self) -> int:
+        return self.in_channels // self.groups
+
+    @property
+    def per_group_out(self) -> int:
+        return self.out_channels // self.groups
+
+    @property
+    def thin_groups(self) -> bool:
+        """Too few channels per group for a matrix product worth its data movement."""
+        return self.groups > 1 and self.per_group_in * self.per_group_out <= 256
+
+
+def why_not(name: str, face: str, problem: Problem) -> str | None:
+    """None if algorithm `name` computes `face` for `problem`, else the reason it does not."""
+    geometry, groups = problem.geometry, problem.groups
+    if name in ("shift_add", "gemm"):
+        return None
+    if name == "direct":
+        return "direct covers ranks 1 to 3" if geometry.rank > 3 else None
+    if name == "fft":
+        return fft_applies(geometry, groups)
+    if name == "winograd":
+        if face == "kernel_grad":
+            return "Winograd computes outputs and input gradients, not kernel gradients"
+        return winograd.applies(geometry, groups)
+    raise ValueError(name)
+
+
+def choose(face: str, problem: Problem) -> str:
+    """The algorithm for `face` of `problem` (the rules in this module's docstring)."""
+    geometry = problem.geometry
+    if face == "input_grad" and all(s == 1 for s in geometry.strides):
+        return choose("conv", as_conv_problem(problem))
+    if problem.thin_groups and geometry.rank <= 3:
+        return "direct"
+    stride_one_dense = all(s == 1 for s in geometry.strides) and problem.groups == 1 and geometry.rank <= 3
+    if face == "conv" and winograd.applies(geometry, problem.groups) is None:
+        if min(problem.in_channels, problem.out_channels) >= 16:
+            return "winograd"
+    if stride_one_dense and math.prod(geometry.kernel_sizes) >= 49 and face != "input_grad":
+        return "fft"
+    return "gemm"
+
+
+def as_conv_problem(problem: Problem) -> Problem:
+    geometry = _as_conv_geometry(problem.geometry)
+    return replace(problem, geometry=geometry, in_channels=problem.out_channels, out_channels=problem.in_channels)
+
+
+def _as_conv_geometry(geometry: ConvGeometry) -> ConvGeometry:
+    """The stride-1 convolution that computes `geometry`'s input gradient (see the module docstring).
+
+    Per axis, with P the padded input size, (pb, pa) its padding, O the output size and
+    L = (O - 1) s + 1 the gradient's size once zeros are inserted: the rewritten convolution
+    pads L by ((K - 1) d - pb, P - L - pa), so that its output has P - pb - pa = S positions.
+    """
+    lengths = tuple((o - 1) * s + 1 for o, s in zip(geometry.out_sizes, geometry.strides))
+    padding = tuple(
+        ((k - 1) * d - before, p - length - after)
+        for k, d, (before, after), p, length in zip(
+            geometry.kernel_sizes, geometry.dilation, geometry.padding, geometry.padded_sizes, lengths
+        )
+    )
+    return ConvGeometry(lengths, geometry.kernel_sizes, (1,) * geometry.rank, geometry.dilation, padding)
+
+
+def input_grad_as_conv(
+    grad: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int
+) -> tuple[np.ndarray, np.ndarray, ConvGeometry]:
+    """(grad', kernel', geometry') with conv(grad', kernel', geometry') == conv_input_grad(grad, kernel, geometry)."""
+    from .shift_add import swap_channels
+
+    if any(s > 1 for s in geometry.strides):  # zeros between the entries: (N, *O, C) -> (N, *L, C)
+        lengths = tuple((o - 1) * s + 1 for o, s in zip(geometry.out_sizes, geometry.strides))
+        spread = np.zeros((grad.shape[0], *lengths, grad.shape[-1]), grad.dtype)
+        spread[(slice(None), *(slice(None, None, s) for s in geometry.strides))] = grad
+        grad = spread
+    flipped = swap_channels(kernel, groups)[(slice(None, None, -1),) * geometry.rank]
+    return grad, flipped, _as_conv_geometry(geometry)
