@@ -1,0 +1,226 @@
+"""Every algorithm of the engine, forced, computes what the others compute; the choice is valid.
+
+Three levels:
+- engine calls with `algorithm=` forced, on random problems each algorithm supports, against
+  `shift_add` (the first algorithm, itself held to the reference and PyTorch by
+  test_against_oracles.py) and, through the public ops, against PyTorch with gradients;
+- the automatic choice: valid for every configuration, and exact-semantics `gemm` whenever an
+  operand holds NaN or Inf;
+- the float32 error of Winograd and the FFT, measured against float64.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import convzoo
+import torch_oracle
+from cases import KINDS, Case, cases
+from convzoo import engine
+from convzoo.arithmetic import ConvGeometry
+from convzoo.engine import select, shift_add
+
+FAST = ("gemm", "winograd", "fft", "direct")
+
+
+@st.composite
+def problems(draw, algorithm: str | None = None):
+    """A random engine call: geometry (crops included), groups, float64 operands."""
+    if algorithm == "winograd":
+        rank, kernel_sizes, strides, groups = 2, (3, 3), (1, 1), 1
+    else:
+        rank = draw(st.integers(1, 3))
+        kernel_sizes = tuple(draw(st.lists(st.integers(1, 4), min_size=rank, max_size=rank)))
+        strides = (
+            (1,) * rank
+            if algorithm == "fft"
+            else tuple(draw(st.lists(st.integers(1, 3), min_size=rank, max_size=rank)))
+        )
+        groups = 1 if algorithm == "fft" else draw(st.sampled_from([1, 2, 3]))
+    dilation = tuple(draw(st.lists(st.integers(1, 3), min_size=rank, max_size=rank)))
+    padding = tuple(draw(st.tuples(st.integers(-1, 3), st.integers(-1, 3))) for _ in range(rank))
+    spans = [(k - 1) * d + 1 for k, d in zip(kernel_sizes, dilation)]
+    in_sizes = tuple(
+        draw(st.integers(max(1, span - p - q, 1 + max(-p, 0) + max(-q, 0)), span + 8))
+        for span, (p, q) in zip(spans, padding)
+    )
+    geometry = ConvGeometry(in_sizes, kernel_sizes, strides, dilation, padding)
+    assume(all(o >= 1 for o in geometry.out_sizes))
+    per_group_in = draw(st.integers(1, 4))
+    out_channels = groups * draw(st.integers(1, 4))
+    batch = draw(st.integers(1, 3))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    x = rng.standard_normal((batch, *in_sizes, per_group_in * groups))
+    kernel = rng.standard_normal((*kernel_sizes, per_group_in, out_channels))
+    grad = rng.standard_normal((batch, *geometry.out_sizes, out_channels))
+    return geometry, groups, x, kernel, grad
+
+
+@st.composite
+def winograd_cases(draw):
+    """2-D 3x3 stride-1 dense layers (rare among `cases()`): conv in every padding form and mode,
+    and the stride-1 transpose, whose forward is the flipped-kernel convolution."""
+    kind = draw(st.sampled_from(["conv", "transpose"]))
+    dilation = draw(st.integers(1, 2))
+    sizes = tuple(draw(st.lists(st.integers(2 * dilation + 1 + 2, 12), min_size=2, max_size=2)))
+    c_in, c_out = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    data_format = draw(st.sampled_from(["channels_last", "channels_first"]))
+    options = {"dilation_rate": dilation, "data_format": data_format}
+    if kind == "conv":
+        options["padding"] = draw(st.sampled_from(["valid", "same", ((1, 2), (0, 2))]))
+        if options["padding"] != "valid":
+            options["padding_mode"] = draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"]))
+    else:
+        options["padding"] = draw(st.sampled_from(["valid", "same"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    x_shape = (2, *sizes, c_in) if data_format == "channels_last" else (2, c_in, *sizes)
+    kernel_shape = (3, 3, c_in, c_out) if kind == "conv" else (3, 3, c_out, c_in)
+    arrays = (rng.standard_normal(x_shape), rng.standard_normal(kernel_shape), rng.standard_normal(c_out))
+    return Case(kind, arrays, options)
+
+
+def _close(actual, expected, what):
+    scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-11 * scale, err_msg=what)
+
+
+@pytest.mark.parametrize("algorithm", FAST)
+def test_each_algorithm_forced_equals_shift_add_on_every_face(algorithm):
+    @settings(max_examples=60)
+    @given(problem=problems(algorithm))
+    def check(problem):
+        geometry, groups, x, kernel, grad = problem
+        what = f"{algorithm} on {geometry}, groups={groups}"
+        face_problem = select.Problem(geometry, groups, x.shape[-1], kernel.shape[-1])
+        if select.why_not(algorithm, "conv", face_problem) is None:
+            _close(
+                engine.conv(x, kernel, geometry, groups, algorithm), shift_add.conv(x, kernel, geometry, groups), what
+            )
+        if select.why_not(algorithm, "input_grad", face_problem) is None:
+            _close(
+                engine.conv_input_grad(grad, kernel, geometry, groups, algorithm),
+                shift_add.conv_input_grad(grad, kernel, geometry, groups),
+                what,
+            )
+        if select.why_not(algorithm, "kernel_grad", face_problem) is None:
+            _close(
+                engine.conv_kernel_grad(x, grad, geometry, groups, algorithm),
+                shift_add.conv_kernel_grad(x, grad, geometry, groups),
+                what,
+            )
+
+    check()
+
+
+def _leaves(tree):
+    out = []
+    for item in tree if isinstance(tree, (tuple, list)) else [tree]:
+        if isinstance(item, (tuple, list)):
+            out.extend(_leaves(item))
+        elif item is not None:
+            out.append(item)
+    return out
+
+
+@pytest.mark.parametrize("algorithm", FAST)
+def test_each_algorithm_preferred_through_the_public_ops_equals_pytorch(algorithm, monkeypatch):
+    """Every kind, forward and all gradients, with `algorithm` used wherever it applies."""
+    used = []
+    for table in (engine._CONV, engine._INPUT_GRAD, engine._KERNEL_GRAD):
+        if algorithm in table:
+            original = table[algorithm]
+            monkeypatch.setitem(table, algorithm, lambda *a, _f=original: used.append(1) or _f(*a))
+
+    @settings(max_examples=40)
+    @given(case=winograd_cases() if algorithm == "winograd" else cases(kinds=KINDS))
+    def check(case):
+        with convzoo.use_algorithm(algorithm):
+            out, pullback = convzoo.vjp(case.op, *case.arrays, **case.options)
+            cotangent = np.random.default_rng(0).standard_normal(out.shape)
+            grads = pullback(cotangent)
+        torch_out, torch_grads = torch_oracle.run(case, cotangent)
+        _close(out, torch_out, f"{algorithm}: output of {case!r}")
+        for grad, expected in zip(_leaves(grads), _leaves(torch_grads)):
+            _close(grad, expected, f"{algorithm}: gradient of {case!r}")
+
+    check()
+    assert used, f"{algorithm} never ran"
+
+
+@settings(max_examples=200)
+@given(problem=problems())
+def test_the_automatic_choice_applies_to_every_face(problem):
+    geometry, groups, x, kernel, grad = problem
+    face_problem = select.Problem(geometry, groups, x.shape[-1], kernel.shape[-1])
+    for face in select.FACES:
+        name = engine.chosen(face, face_problem, operands=(x, kernel))
+        assert name in select.ALGORITHMS
+        if face == "input_grad" and all(s == 1 for s in geometry.strides):
+            assert select.why_not(name, "conv", select.as_conv_problem(face_problem)) is None
+        else:
+            assert select.why_not(name, face, face_problem) is None, (face, name)
+
+
+@pytest.mark.parametrize("poison", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_operand_sends_the_call_to_gemm(poison):
+    geometry = ConvGeometry((12, 12), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
+    face_problem = select.Problem(geometry, 1, 16, 16)
+    x, kernel = np.ones((1, 12, 12, 16)), np.ones((3, 3, 16, 16))
+    assert engine.chosen("conv", face_problem, operands=(x, kernel)) == "winograd"
+    kernel[1, 1, 0, 0] = poison
+    assert engine.chosen("conv", face_problem, operands=(x, kernel)) == "gemm"
+
+
+def test_the_choice_follows_the_shapes():
+    """The rules of engine.select, one configuration each (docs/performance.md measures them)."""
+
+    def pick(face, rank_sizes, kernel, strides=None, groups=1, c_in=64, c_out=64):
+        rank = len(rank_sizes)
+        geometry = ConvGeometry(rank_sizes, kernel, strides or (1,) * rank, (1,) * rank, ((1, 1),) * rank)
+        return engine.chosen(face, select.Problem(geometry, groups, c_in, c_out))
+
+    assert pick("conv", (56, 56), (3, 3)) == "winograd"
+    assert pick("input_grad", (56, 56), (3, 3)) == "winograd"  # as the flipped-kernel convolution
+    assert pick("kernel_grad", (56, 56), (3, 3)) == "gemm"
+    assert pick("conv", (56, 56), (3, 3), groups=32, c_in=32, c_out=32) == "direct"  # depthwise
+    assert pick("conv", (28, 28), (3, 3), groups=32, c_in=256, c_out=256) == "direct"  # 8 channels per group
+    assert pick("conv", (64, 64), (11, 11), c_in=16, c_out=16) == "fft"
+    assert pick("conv", (56, 56), (3, 3), strides=(2, 2)) == "gemm"
+    assert pick("conv", (9, 9, 9, 9), (3, 3, 3, 3), groups=4, c_in=4, c_out=4) == "gemm"  # rank 4
+
+
+def test_forcing_an_algorithm_that_cannot_compute_the_call_names_the_reason():
+    geometry = ConvGeometry((9, 9), (5, 5), (1, 1), (1, 1), ((0, 0), (0, 0)))
+    x, kernel = np.ones((1, 9, 9, 2)), np.ones((5, 5, 2, 2))
+    with pytest.raises(convzoo.ConvZooError, match=r"algorithm='winograd' cannot compute this call: .*3x3"):
+        engine.conv(x, kernel, geometry, 1, "winograd")
+    with pytest.raises(convzoo.ConvZooError, match=r"algorithm must be one of .*Received: algorithm='fast'"):
+        with convzoo.use_algorithm("fast"):
+            pass
+
+
+def _relative_error(algorithm, x, kernel, geometry):
+    exact = shift_add.conv(x.astype(np.float64), kernel.astype(np.float64), geometry, 1)
+    approx = engine.conv(x, kernel, geometry, 1, algorithm)
+    assert approx.dtype == np.float32
+    return float(np.max(np.abs(approx - exact)) / np.max(np.abs(exact)))
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "kernel_size", "bound"),
+    # bounds: about 4x the largest error seen over 20 seeds (docs/performance.md, "Accuracy")
+    [("gemm", 3, 4e-6), ("direct", 3, 4e-6), ("winograd", 3, 3e-5), ("fft", 3, 1.2e-6), ("fft", 11, 1.2e-6)],
+)
+def test_float32_error_against_float64(algorithm, kernel_size, bound):
+    rng = np.random.default_rng(7)
+    geometry = ConvGeometry((40, 40), (kernel_size,) * 2, (1, 1), (1, 1), ((kernel_size // 2,) * 2,) * 2)
+    x = rng.standard_normal((2, 40, 40, 32)).astype(np.float32)
+    kernel = (rng.standard_normal((kernel_size, kernel_size, 32, 32)) / math.sqrt(32 * kernel_size**2)).astype(
+        np.float32
+    )
+    assert _relative_error(algorithm, x, kernel, geometry) < bound
