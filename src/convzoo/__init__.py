@@ -16,6 +16,7 @@ from .ops import (
     spatially_separable_conv,
     vjp,
 )
+from .threads import num_threads
 
 __version__ = "0.1.0"
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "conv",
     "conv_transpose",
     "depthwise_conv",
+    "num_threads",
     "pointwise_conv",
     "separable_conv",
     "spatially_separable_conv",
