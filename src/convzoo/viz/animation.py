@@ -89,7 +89,9 @@ def _sliding(layer: Layer, x: np.ndarray, kernel: np.ndarray, out: np.ndarray, g
     """One gather stage over the padded input: conv, dilated, grouped, depthwise, pointwise."""
     geometry = layer.stages[0].geometry
     kernel = kernel.reshape(*kernel.shape[:-2], -1, out.shape[-1])
-    source = fr.padded_grid("input", "input", _chw(x), geometry.padding, layer.padding_mode, _groups_of(x.shape[-1], groups))
+    source = fr.padded_grid(
+        "input", "input", _chw(x), geometry.padding, layer.padding_mode, _groups_of(x.shape[-1], groups)
+    )
     target = fr.plain_grid("output", "output", _chw(out), _groups_of(out.shape[-1], groups))
     stage = fr.Stage(label, 0, 1, kernel, groups)
     zero = (0,) * layer.rank
@@ -136,18 +138,38 @@ def _spatially_separable(layer, x, kernels):
         current = ops.conv(current, kernel, **_geometry_options(stage.geometry, layer.padding_mode))
         tensors.append(current)
     tensors.append(out)
-    grids = [fr.padded_grid("input", "input", _chw(x), layer.stages[0].geometry.padding, layer.padding_mode, [0] * x.shape[-1])]
+    grids = [
+        fr.padded_grid(
+            "input", "input", _chw(x), layer.stages[0].geometry.padding, layer.padding_mode, [0] * x.shape[-1]
+        )
+    ]
     for number, (stage, tensor) in enumerate(zip(layer.stages, tensors)):
         last = number == layer.rank - 1
         pads = [(0, 0)] * layer.rank if last else layer.stages[number + 1].geometry.padding
         name = "output" if last else f"after kernel {number + 1}"
-        grids.append(fr.padded_grid(name, "output" if last else "intermediate", _chw(tensor), pads, layer.padding_mode, [0] * tensor.shape[-1]))
+        grids.append(
+            fr.padded_grid(
+                name,
+                "output" if last else "intermediate",
+                _chw(tensor),
+                pads,
+                layer.padding_mode,
+                [0] * tensor.shape[-1],
+            )
+        )
     stages, steps = [], []
     for number, (stage, kernel) in enumerate(zip(layer.stages, kernels)):
         geometry = stage.geometry
         stages.append(fr.Stage(f"kernel {number + 1} {_size_text(kernel.shape[:-2])}", number, number + 1, kernel, 1))
         steps += fr.gather_steps(
-            number, stages[-1], grids[number], grids[number + 1], geometry.strides, geometry.dilation, (0,) * layer.rank, geometry.out_sizes
+            number,
+            stages[-1],
+            grids[number],
+            grids[number + 1],
+            geometry.strides,
+            geometry.dilation,
+            (0,) * layer.rank,
+            geometry.out_sizes,
         )
     return grids, stages, steps, None
 
@@ -178,7 +200,9 @@ def _scatter(layer, x, kernels):
             for step in group:
                 seen[(0, *step.cell, step.channel)] = 1
             values = np.zeros_like(canvas.values)
-            values[(slice(None), *(slice(0, n) for n in full.shape[1:-1]))] = _chw(_transpose_out(layer, x * seen, kernel, padding=0))
+            values[(slice(None), *(slice(0, n) for n in full.shape[1:-1]))] = _chw(
+                _transpose_out(layer, x * seen, kernel, padding=0)
+            )
             sums.append(values)
         return sums
 
@@ -194,7 +218,9 @@ def _zero_insertion(layer, x, kernel_list):
     out = _transpose_out(layer, x, kernel, padding=layer.padding, output_padding=layer.output_padding)
     k_eff = map(dilated_kernel_size, layer.kernel_size, layer.dilation_rate)
     pads = [(k - 1 - before, k - 1 - after) for k, (before, after) in zip(k_eff, geometry.padding)]
-    source, offset = fr.stretched_grid("input", _chw(x), layer.strides, pads, _groups_of(layer.in_channels, layer.groups))
+    source, offset = fr.stretched_grid(
+        "input", _chw(x), layer.strides, pads, _groups_of(layer.in_channels, layer.groups)
+    )
     target = fr.plain_grid("output", "output", _chw(out), _groups_of(layer.filters, layer.groups))
     stage = fr.Stage("kernel, flipped", 0, 1, _as_conv_kernel(kernel, layer.groups), layer.groups)
     ones = (1,) * layer.rank
@@ -214,11 +240,15 @@ def _as_conv_kernel(kernel: np.ndarray, groups: int) -> np.ndarray:
 
 
 def _sliding_options(layer: Layer) -> dict:
-    return dict(strides=layer.strides, padding=layer.padding, dilation_rate=layer.dilation_rate, padding_mode=layer.padding_mode)
+    return dict(
+        strides=layer.strides, padding=layer.padding, dilation_rate=layer.dilation_rate, padding_mode=layer.padding_mode
+    )
 
 
 def _geometry_options(geometry, padding_mode: str) -> dict:
-    return dict(strides=geometry.strides, padding=geometry.padding, dilation_rate=geometry.dilation, padding_mode=padding_mode)
+    return dict(
+        strides=geometry.strides, padding=geometry.padding, dilation_rate=geometry.dilation, padding_mode=padding_mode
+    )
 
 
 def _size_text(sizes) -> str:

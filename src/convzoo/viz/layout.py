@@ -4,7 +4,7 @@ each frame adds (the kernel's footprint, the kernel's taps, the cells written, t
 The grids sit left to right in the order the data flows, each stage's kernel between its
 source and its target; a grid's channels are stacked top to bottom; a 1-D grid is one row,
 a 3-D grid its depth slices side by side. Cells shrink (down to 6 px) so that the picture
-stays under about `MAX_WIDTH` pixels; numbers are written in cells of 18 px or more.
+stays within about `MAX_WIDTH` x `MAX_HEIGHT` pixels; numbers are written in cells of 18 px or more.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ..kinds import KINDS
 from .frames import Animation, Grid, Step
 from .scene import GROUP_COLOURS, PALETTE, Rect, Scene, Text, group_colour, number_text, text_width
 
-MAX_WIDTH, CELL, MIN_CELL, NUMBERS_FROM = 1400, 32, 6, 18
+MAX_WIDTH, MAX_HEIGHT, CELL, MIN_CELL, NUMBERS_FROM = 1400, 1000, 32, 6, 18
 MARGIN, GAP, LABEL, CHANNEL_GAP = 16, 36, 34, 10
 PRODUCTS_LISTED = 12  # a sum of more products is written as its count and total
 
@@ -81,12 +81,16 @@ class Panel:
 
 
 def _cell_size(animation: Animation) -> float:
-    kernels = [stage.kernel.shape[:-2] for stage in animation.stages]
-    width = sum(_block_sizes(grid.sizes, 1)[0] for grid in animation.grids)
-    width += sum(_block_sizes(sizes, 1)[0] for sizes in kernels)
-    panels = len(animation.grids) + len(kernels)
-    room = MAX_WIDTH - 2 * MARGIN - (panels - 1) * GAP - panels * LABEL
-    return max(MIN_CELL, min(CELL, room / max(width, 1)))
+    """The largest cell (up to CELL) that keeps the picture within MAX_WIDTH x MAX_HEIGHT."""
+    kernels = [(stage.kernel.shape[:-2], stage.kernel.shape[-2]) for stage in animation.stages]
+    blocks = [(grid.sizes, grid.channels) for grid in animation.grids] + kernels
+    width = sum(_block_sizes(sizes, 1)[0] for sizes, _ in blocks)
+    room = MAX_WIDTH - 2 * MARGIN - (len(blocks) - 1) * GAP - len(blocks) * LABEL
+    by_height = min(
+        (MAX_HEIGHT - 22 - (channels - 1) * CHANNEL_GAP) / (channels * _block_sizes(sizes, 1)[1])
+        for sizes, channels in blocks
+    )
+    return max(MIN_CELL, min(CELL, room / max(width, 1), by_height))
 
 
 def _grid_title(grid: Grid) -> str:
@@ -146,9 +150,14 @@ def animation_scene(animation: Animation, numbers: bool = True) -> Scene:
 
 def _subtitle(animation: Animation) -> str:
     layer, per_frame = animation.layer, animation.steps_per_frame
-    view = {"scatter": "each input cell scatters a scaled kernel", "zero-insertion": "zeros inserted, then a stride-1 conv"}
-    parts = [f"input {'x'.join(map(str, layer.in_sizes))}x{layer.in_channels} -> output "
-             f"{'x'.join(map(str, layer.out_sizes))}x{layer.out_channels}"]
+    view = {
+        "scatter": "each input cell scatters a scaled kernel",
+        "zero-insertion": "zeros inserted, then a stride-1 conv",
+    }
+    parts = [
+        f"input {'x'.join(map(str, layer.in_sizes))}x{layer.in_channels} -> output "
+        f"{'x'.join(map(str, layer.out_sizes))}x{layer.out_channels}"
+    ]
     if animation.view in view:
         parts.append(view[animation.view])
     parts.append(f"{len(animation.steps)} steps" + (f", {per_frame} per frame" if per_frame > 1 else ""))
@@ -189,9 +198,22 @@ def _grid_base(grid: Grid, panel: Panel, numbers: bool, written: bool) -> list:
         block = panel.blocks[channel]
         if panel.label:
             colour = group_colour(grid.channel_groups[channel]) if grouped else PALETTE["muted"]
-            items.append(Text(block.x - 4, block.y + min(block.height, panel.cell) / 2, f"c{channel}", 11, colour, "end", grouped))
+            items.append(
+                Text(
+                    block.x - 4, block.y + min(block.height, panel.cell) / 2, f"c{channel}", 11, colour, "end", grouped
+                )
+            )
         if grouped:
-            items.append(Rect(block.x - 3, block.y - 3, block.width + 6, block.height + 6, edge=group_colour(grid.channel_groups[channel]), line=2.5))
+            items.append(
+                Rect(
+                    block.x - 3,
+                    block.y - 3,
+                    block.width + 6,
+                    block.height + 6,
+                    edge=group_colour(grid.channel_groups[channel]),
+                    line=2.5,
+                )
+            )
         for index in np.ndindex(*grid.sizes):
             kind = grid.cells[index]
             show = numbers and (written or kind in ("padding", "inserted"))
@@ -203,7 +225,9 @@ def _kernel_base(panel: Panel) -> list:
     items = [Text(panel.x, panel.y + 8, panel.title, 12, anchor="start", bold=True)]
     for j, block in enumerate(panel.blocks):
         for index in np.ndindex(*panel.sizes):
-            items.append(panel.cell_rect(j, index, fill=PALETTE["background"], edge=PALETTE["kernel_edge"], dashed=True))
+            items.append(
+                panel.cell_rect(j, index, fill=PALETTE["background"], edge=PALETTE["kernel_edge"], dashed=True)
+            )
     return items
 
 
@@ -213,7 +237,9 @@ def _written(animation, panels, written, frame, numbers) -> list:
     for number, channel, index in sorted(written):
         grid, panel = animation.grids[number], panels[number]
         value = frame.partial[(channel, *index)] if frame.partial is not None else None
-        items += _cell_items(grid, panel, channel, index, numbers, _cell_style(grid.cells[index], grid.role, True), value=value)
+        items += _cell_items(
+            grid, panel, channel, index, numbers, _cell_style(grid.cells[index], grid.role, True), value=value
+        )
     return items
 
 
@@ -247,13 +273,26 @@ def _step_items(animation: Animation, frame, step: Step, panels, kernel_panel: P
     for j in range(kernel_panel.channels):
         block = kernel_panel.blocks[j]
         if grouped:
-            group = source.channel_groups[step.fan_channels[0]] if stage.view == "gather" else source.channel_groups[step.channel]
-            items.append(Rect(block.x - 3, block.y - 3, block.width + 6, block.height + 6, edge=group_colour(group), line=2.5))
+            group = (
+                source.channel_groups[step.fan_channels[0]]
+                if stage.view == "gather"
+                else source.channel_groups[step.channel]
+            )
+            items.append(
+                Rect(block.x - 3, block.y - 3, block.width + 6, block.height + 6, edge=group_colour(group), line=2.5)
+            )
         for t, tap in enumerate(step.taps):
             x, y = block.box(tap)
             items.append(Rect(x, y, kernel_panel.cell, kernel_panel.cell, PALETTE["kernel"], PALETTE["kernel_edge"]))
             if numbers:
-                items.append(Text(x + kernel_panel.cell / 2, y + kernel_panel.cell / 2, number_text(step.weights[j, t]), kernel_panel.cell * 0.42))
+                items.append(
+                    Text(
+                        x + kernel_panel.cell / 2,
+                        y + kernel_panel.cell / 2,
+                        number_text(step.weights[j, t]),
+                        kernel_panel.cell * 0.42,
+                    )
+                )
     return items
 
 
@@ -272,7 +311,11 @@ def _equation(animation: Animation, steps) -> str:
         return f"input c{step.channel} {where} = {number_text(step.value)} scatters {number_text(step.value)} x kernel into the output{more}"
     products = step.products.reshape(-1)
     pairs = zip(step.operands.reshape(-1), step.weights.reshape(-1))
-    listed = " + ".join(f"{number_text(a)}x{number_text(w)}" for a, w in pairs) if len(products) <= PRODUCTS_LISTED else f"sum of {len(products)} products"
+    listed = (
+        " + ".join(f"{number_text(a)}x{number_text(w)}" for a, w in pairs)
+        if len(products) <= PRODUCTS_LISTED
+        else f"sum of {len(products)} products"
+    )
     where = _position(step.cell, target.origin)
     return f"{target.name} c{step.channel} {where} = {listed} = {number_text(step.value)}{more}"
 
@@ -284,7 +327,9 @@ def _legend(animation: Animation, x: float, y: float, right: float) -> list:
     entries = [("input", dict(fill=PALETTE["input"], edge=PALETTE["input_edge"]))]
     if "padding" in kinds:
         mode = animation.layer.padding_mode
-        entries.append((f"padding ({mode})" if mode != "zeros" else "padding (zeros)", _cell_style("padding", "input", True)))
+        entries.append(
+            (f"padding ({mode})" if mode != "zeros" else "padding (zeros)", _cell_style("padding", "input", True))
+        )
     if "inserted" in kinds:
         entries.append(("inserted zero", _cell_style("inserted", "input", True)))
     entries.append(("kernel", dict(fill=PALETTE["kernel"], edge=PALETTE["kernel_edge"])))
@@ -298,7 +343,10 @@ def _legend(animation: Animation, x: float, y: float, right: float) -> list:
     if "appended" in kinds:
         entries.append(("output padding", _cell_style("appended", "output", True)))
     groups = max(stage.groups for stage in animation.stages)
-    entries += [(f"group {g}", dict(edge=group_colour(g), line=2.5)) for g in range(min(groups, len(GROUP_COLOURS)))]
+    if groups > 1:
+        entries += [
+            (f"group {g}", dict(edge=group_colour(g), line=2.5)) for g in range(min(groups, len(GROUP_COLOURS)))
+        ]
     items, left = [], x
     for label, style in entries:
         width = 34 + text_width(label, 12)

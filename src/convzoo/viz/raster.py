@@ -28,7 +28,7 @@ def _pillow():
 @functools.lru_cache(maxsize=64)
 def _font(size: int, bold: bool):
     _, _, ImageFont = _pillow()
-    for name in (("DejaVuSans-Bold.ttf", "Arial Bold.ttf") if bold else ("DejaVuSans.ttf", "Arial.ttf")):
+    for name in ("DejaVuSans-Bold.ttf", "Arial Bold.ttf") if bold else ("DejaVuSans.ttf", "Arial.ttf"):
         try:
             return ImageFont.truetype(name, size)
         except OSError:
@@ -52,7 +52,8 @@ def _draw(draw, item) -> None:
         if item.fill:
             draw.rectangle(box, fill=item.fill)
         if item.edge and item.dashed:
-            x0, y0, x1, y1 = box
+            inset = width / 2  # inside the box, as Pillow draws a solid edge
+            x0, y0, x1, y1 = box[0] + inset, box[1] + inset, box[2] - inset, box[3] - inset
             for a, b in (((x0, y0), (x1, y0)), ((x1, y0), (x1, y1)), ((x1, y1), (x0, y1)), ((x0, y1), (x0, y0))):
                 _dashes(draw, *a, *b, item.edge, width)
         elif item.edge:
@@ -69,7 +70,12 @@ def _draw(draw, item) -> None:
             else:
                 draw.line([a, b], fill=item.colour, width=max(1, round(item.width * s)))
     elif isinstance(item, Polygon):
-        draw.polygon([(x * s, y * s) for x, y in item.points], fill=item.fill, outline=item.edge, width=max(1, round(item.line * s)))
+        draw.polygon(
+            [(x * s, y * s) for x, y in item.points],
+            fill=item.fill,
+            outline=item.edge,
+            width=max(1, round(item.line * s)),
+        )
 
 
 def images(scene: Scene) -> list:
@@ -100,4 +106,6 @@ def write_gif(scene: Scene, path: Path) -> None:
     durations = [round(scene.seconds * 1000)] * len(frames)
     durations[-1] *= 2
     paletted = [frame.quantize(colors=64, method=2, dither=0) for frame in frames]  # 2: fast octree, flat colours
-    paletted[0].save(path, format="GIF", save_all=True, append_images=paletted[1:], duration=durations, loop=0, optimize=True)
+    paletted[0].save(
+        path, format="GIF", save_all=True, append_images=paletted[1:], duration=durations, loop=0, optimize=True
+    )
