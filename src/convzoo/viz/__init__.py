@@ -58,7 +58,8 @@ def _format(path: Path, allowed: tuple[str, ...]) -> str:
     suffix = path.suffix.lower().lstrip(".")
     if suffix not in allowed:
         raise ConvZooError(
-            f"The file's suffix chooses the format, one of {', '.join('.' + f for f in allowed)}. Received: path={str(path)!r}."
+            f"The file's suffix chooses the format, one of {', '.join('.' + f for f in allowed)}. "
+            f"Received: path={str(path)!r}."
         )
     return suffix
 

@@ -143,7 +143,7 @@ def _spatially_separable(layer, x, kernels):
             "input", "input", _chw(x), layer.stages[0].geometry.padding, layer.padding_mode, [0] * x.shape[-1]
         )
     ]
-    for number, (stage, tensor) in enumerate(zip(layer.stages, tensors)):
+    for number, tensor in enumerate(tensors):
         last = number == layer.rank - 1
         pads = [(0, 0)] * layer.rank if last else layer.stages[number + 1].geometry.padding
         name = "output" if last else f"after kernel {number + 1}"

@@ -186,7 +186,7 @@ def diagram_scene(layer: Layer) -> Scene:
     >>> from convzoo.arithmetic import Layer
     >>> scene = diagram_scene(Layer("separable", (28, 28), 3, filters=32, kernel_size=3))
     >>> [item.text for item in scene.base if getattr(item, "text", "").startswith("parameters")]
-    ['parameters 155 (kernels 123, bias 32); MACs 68,208 (batch 1)']
+    ['parameters 155 (kernels 123, bias 32); MACs 83,148 (batch 1)']
     """
     volumes, steps = _volumes_and_steps(layer)
     tallest = max(max(v.face[1] for v in volumes) + max(v.depth for v in volumes) * 0.7, 100)

@@ -223,7 +223,7 @@ def _grid_base(grid: Grid, panel: Panel, numbers: bool, written: bool) -> list:
 
 def _kernel_base(panel: Panel) -> list:
     items = [Text(panel.x, panel.y + 8, panel.title, 12, anchor="start", bold=True)]
-    for j, block in enumerate(panel.blocks):
+    for j in range(panel.channels):
         for index in np.ndindex(*panel.sizes):
             items.append(
                 panel.cell_rect(j, index, fill=PALETTE["background"], edge=PALETTE["kernel_edge"], dashed=True)
@@ -308,7 +308,8 @@ def _equation(animation: Animation, steps) -> str:
     more = f"   (+{len(steps) - 1} more cells in this frame)" if len(steps) > 1 else ""
     if stage.view == "scatter":
         where = _position(step.cell, source.origin)
-        return f"input c{step.channel} {where} = {number_text(step.value)} scatters {number_text(step.value)} x kernel into the output{more}"
+        value = number_text(step.value)
+        return f"input c{step.channel} {where} = {value} scatters {value} x kernel into the output{more}"
     products = step.products.reshape(-1)
     pairs = zip(step.operands.reshape(-1), step.weights.reshape(-1))
     listed = (

@@ -44,7 +44,8 @@ def _element(item) -> str:
     if isinstance(item, Line):
         points = " ".join(f"{_number(x)},{_number(y)}" for x, y in item.points)
         dash = ' stroke-dasharray="5 4"' if item.dashed else ""
-        return f'<polyline points="{points}" fill="none" stroke="{item.colour}" stroke-width="{_number(item.width)}"{dash}/>'
+        stroke = f'stroke="{item.colour}" stroke-width="{_number(item.width)}"'
+        return f'<polyline points="{points}" fill="none" {stroke}{dash}/>'
     if isinstance(item, Polygon):
         points = " ".join(f"{_number(x)},{_number(y)}" for x, y in item.points)
         stroke = f' stroke="{item.edge}" stroke-width="{_number(item.line)}"' if item.edge else ""
