@@ -116,7 +116,11 @@ def animation_scene(animation: Animation, numbers: bool = True) -> Scene:
                 kernel_panels[s] = Panel(stage.label, stage.kernel.shape[:-2], fan, cell, x, top)
                 x += kernel_panels[s].width + GAP
     height = max(p.y + p.height for p in [*panels, *kernel_panels.values()]) + 16
-    scene = Scene(int(max(x - GAP + MARGIN, text_width(title, 14) + 2 * MARGIN)), int(height + 80))
+    equations = [_equation(animation, frame.steps) for frame in animation.frames] if numbers else []
+    widest = max(
+        [x - GAP + MARGIN, text_width(title, 14) + 2 * MARGIN] + [text_width(e, 13) + 2 * MARGIN for e in equations]
+    )
+    scene = Scene(int(widest), int(height + 80))
     scene.base += [
         Text(MARGIN, MARGIN + 8, title, 14, anchor="start", bold=True),
         Text(MARGIN, MARGIN + 28, subtitle, 12, PALETTE["muted"], anchor="start"),
@@ -143,7 +147,7 @@ def animation_scene(animation: Animation, numbers: bool = True) -> Scene:
         for step in frame.steps:
             items += _step_items(animation, frame, step, panels, kernel_panels[step.stage], show_numbers)
         if numbers:
-            items.append(Text(MARGIN, height + 14, _equation(animation, frame.steps), 13, anchor="start"))
+            items.append(Text(MARGIN, height + 14, equations[len(scene.frames)], 13, anchor="start"))
         scene.frames.append(items)
     return scene
 

@@ -94,7 +94,7 @@ class Scene:
 
 def text_width(text: str, size: float) -> float:
     """An estimate of the width of `text` in a sans-serif font of `size` pixels."""
-    return 0.6 * size * len(text)
+    return 0.62 * size * len(text)
 
 
 def number_text(value: float) -> str:
