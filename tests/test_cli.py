@@ -276,3 +276,64 @@ def test_bad_stack_files_exit_non_zero_with_a_message(tmp_path):
     shapeless.write_text("layers: 3\n")
     assert "must hold a list of layers" in run("calc", "--stack", str(shapeless)).output
     assert run("calc", "--stack", str(tmp_path / "missing.yaml")).exit_code != 0
+
+
+# --------------------------------------------------------------------------------------------
+# animate, diagram, tour --gallery
+# --------------------------------------------------------------------------------------------
+
+
+def test_animate_takes_calcs_options_and_writes_the_frames(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "conv.gif"
+    result = run(
+        "animate", "conv", "--input", "5x5x1", "--kernel", "3", "--strides", "2", "--padding", "1", "-o", str(path)
+    )
+    assert result.exit_code == 0, result.output
+    assert "9 frames of 9 steps" in result.output  # a 3x3 output
+    with Image.open(path) as image:
+        assert image.n_frames == 9
+
+
+def test_animate_views_frames_and_caps(tmp_path):
+    result = run("animate", "transpose", "--view", "zero-insertion", "-o", str(tmp_path / "t.svg"))
+    assert result.exit_code == 0 and "25 frames" in result.output  # 2x2 -> 5x5
+    result = run("animate", "grouped", "--max-frames", "5", "-o", str(tmp_path / "g.html"))
+    assert result.exit_code == 0 and "5 frames of 18 steps, 4 steps per frame" in result.output
+    result = run("animate", "separable", "--frame", "-1", "--no-numbers", "-o", str(tmp_path / "s.png"))
+    assert result.exit_code == 0 and (tmp_path / "s.png").stat().st_size > 1000
+
+
+def test_diagram_writes_the_tour_layer(tmp_path):
+    result = run("diagram", "separable", "-o", str(tmp_path / "d.svg"))
+    assert result.exit_code == 0, result.output
+    layer = KINDS["separable"].layer()
+    assert f"MACs {arithmetic.macs(layer):,}" in (tmp_path / "d.svg").read_text()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["animate", "conv", "--view", "scatter"], "view(s) gather"),
+        (["animate", "depthwise", "--filters", "3"], "leave `filters` out"),
+        (["animate", "conv", "-o", "a.bmp"], "one of .gif, .png, .svg, .html"),
+        (["animate", "conv", "--frame", "99"], "`frame` must be in"),
+        (["diagram", "conv", "-o", "a.gif"], "one of .png, .svg, .html"),
+        (["animate", "conv", "--max-frames", "0"], "0 is not in the range x>=1"),
+    ],
+)
+def test_bad_picture_options_exit_with_a_message(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run(*args)
+    assert result.exit_code != 0 and message in result.output
+
+
+def test_tour_gallery_writes_every_kind(tmp_path):
+    result = run("tour", "--batch", "1", "--repeat", "1", "--gallery", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    index = (tmp_path / "index.md").read_text()
+    for name in KINDS:
+        assert (tmp_path / f"{name}.gif").exists() and (tmp_path / f"{name}-diagram.svg").exists()
+        assert f"![{name}: {name}.gif]({name}.gif)" in index
+    assert (tmp_path / "transpose-zero-insertion.gif").exists()

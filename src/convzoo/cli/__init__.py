@@ -7,7 +7,8 @@ Every command takes `--json` for machines. A bad option exits non-zero with a me
 
 - `options`: what a user writes (28x28x3, 3x1, same, 1:0x0:1) and the options of a layer;
 - `figures`: the figures of a layer as JSON-ready data and as rich tables;
-- `stacks`: stacks of layers from YAML/JSON files and `--layer`.
+- `stacks`: stacks of layers from YAML/JSON files and `--layer`;
+- `pictures`: `animate`, `diagram` and the gallery of `tour --gallery` (through `convzoo.viz`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..errors import ConvZooError
 from ..kinds import DEFAULT_LAYER, KINDS, standard
 from .figures import emit_json, print_layer, print_tour, report
 from .options import DTYPES, InputShape, PerAxis, dtype_itemsize, given_fields, layer_options
+from .pictures import animate, diagram, write_gallery
 from .stacks import print_stack, read_stack, stack_report
 
 
@@ -53,15 +55,24 @@ def main():
 @click.option("--repeat", type=click.IntRange(1), default=3, show_default=True, help="runs per kind; the best is shown")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the random arrays")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
-def tour(input_shape, filters, kernel_size, batch, dtype, repeat, seed, as_json):
+@click.option(
+    "--gallery",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="also write every kind's animation and diagram into this folder (docs/viz.md)",
+)
+def tour(input_shape, filters, kernel_size, batch, dtype, repeat, seed, as_json, gallery):
     """Run every kind for real on random data and compare them with the standard convolution."""
     given = given_fields(dict(input_shape=input_shape, filters=filters, kernel_size=kernel_size, batch=batch))
     given["itemsize"] = dtype_itemsize(dtype)
     rng = np.random.default_rng(seed)
     rows = [_tour_row(kind, given, rng, dtype, repeat) for kind in KINDS.values()]
+    pictures = write_gallery(gallery, given) if gallery else None
     if as_json:
-        return emit_json(dict(dtype=dtype, repeat=repeat, rows=rows))
+        return emit_json(dict(dtype=dtype, repeat=repeat, rows=rows, **({"gallery": pictures} if gallery else {})))
     print_tour(rows, dtype, repeat)
+    if gallery:
+        count = sum(len(row["files"]) for row in pictures)
+        click.echo(f"gallery: {count} files and index.md in {gallery}")
 
 
 def _tour_row(kind, given: dict, rng, dtype: str, repeat: int) -> dict:
@@ -120,3 +131,7 @@ def calc(kind, stack_file, layer_specs, as_json, **options):
         return emit_json(report(layer)) if as_json else print_layer(layer)
     layers = read_stack(stack_file, layer_specs, options)
     return emit_json(stack_report(layers)) if as_json else print_stack(layers)
+
+
+main.add_command(animate)
+main.add_command(diagram)
