@@ -105,6 +105,7 @@ def _dtype(module):
 def _conv(module, data_format):
     rank = len(module.kernel_size)
     padding = module.padding if isinstance(module.padding, str) else tuple(module.padding)
+    padding = "valid" if padding == (0,) * len(padding) else padding
     layer = {1: conv_layers.Conv1D, 2: conv_layers.Conv2D, 3: conv_layers.Conv3D}[rank](
         module.out_channels,
         module.kernel_size,
@@ -278,7 +279,11 @@ def to_torch(layer, input_shape=None):
     activation = getattr(layer, "activation", None)
     if isinstance(layer, conv_layers.BaseConv) and activation.name != "linear":
         module = torch.nn.Sequential(module, _torch_activation(torch, activation.name))
-    return module.to(getattr(torch, layer.dtype.name))
+    return module
+
+
+def _torch_dtype(torch, layer):
+    return getattr(torch, layer.dtype.name)
 
 
 def to_torch_weights(layer, input_shape=None) -> dict:
@@ -373,8 +378,12 @@ def _conv_module(torch, layer, input_shape):
             groups=groups,
             bias=use_bias,
             padding_mode=mode,
+            dtype=_torch_dtype(torch, layer),
         )
-        module = _padded_conv(torch, pads, layer.padding_mode, make)
+        if layer.padding == "same" and max(strides) == 1 and any(map(any, pads)):
+            module = make("same", layer.padding_mode)  # PyTorch's "same" is Keras's at stride 1
+        else:
+            module = _padded_conv(torch, pads, layer.padding_mode, make)
         conv = module[-1] if isinstance(module, torch.nn.Sequential) else module
         _load(conv, weight=_torch_weight(kernel), **({"bias": bias} if use_bias else {}))
         return module
@@ -443,6 +452,7 @@ def _transpose_module(torch, layer, input_shape):
         groups=layer.groups,
         bias=layer.use_bias,
         dilation=layer.dilation_rate,
+        dtype=_torch_dtype(torch, layer),
     )
     _load(module, weight=_torch_weight(kernel), **({"bias": bias[0]} if bias else {}))
     if not any(map(any, crops)):
@@ -464,7 +474,7 @@ def _torch_activation(torch, name: str):
 
 def _dense_module(torch, layer, input_shape):
     kernel, *bias = layer.get_weights()
-    module = torch.nn.Linear(kernel.shape[0], kernel.shape[1], bias=layer.use_bias)
+    module = torch.nn.Linear(kernel.shape[0], kernel.shape[1], bias=layer.use_bias, dtype=_torch_dtype(torch, layer))
     _load(module, weight=kernel.T, **({"bias": bias[0]} if bias else {}))
     if layer.activation.name == "linear":
         return module
@@ -480,7 +490,9 @@ def _pool_module(torch, layer, input_shape):
 
 def _batch_norm_module(torch, layer, input_shape):
     rank = max(1, min(3, len(input_shape) - 2)) if input_shape is not None else 2
-    module = getattr(torch.nn, f"BatchNorm{rank}d")(layer.in_channels, eps=layer.epsilon, affine=layer.scale)
+    module = getattr(torch.nn, f"BatchNorm{rank}d")(
+        layer.in_channels, eps=layer.epsilon, affine=layer.scale, dtype=_torch_dtype(torch, layer)
+    )
     weights = dict(zip(layer.weight_names, layer.get_weights()))
     if layer.scale:
         _load(module, weight=weights["gamma"], bias=weights.get("beta", np.zeros(layer.in_channels)))

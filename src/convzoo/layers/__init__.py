@@ -8,22 +8,6 @@ explicit paddings and padding modes. See docs/layers.md.
 """
 
 from .base import Layer
-from .core import (
-    Activation,
-    AveragePooling1D,
-    AveragePooling2D,
-    AveragePooling3D,
-    BatchNormalization,
-    Dense,
-    Dropout,
-    Flatten,
-    LeakyReLU,
-    MaxPooling1D,
-    MaxPooling2D,
-    MaxPooling3D,
-    Pooling,
-    ReLU,
-)
 from .convolutional import (
     BaseConv,
     Conv,
@@ -49,6 +33,22 @@ from .convolutional import (
     SpatiallySeparableConv,
     SpatiallySeparableConv2D,
     SpatiallySeparableConv3D,
+)
+from .core import (
+    Activation,
+    AveragePooling1D,
+    AveragePooling2D,
+    AveragePooling3D,
+    BatchNormalization,
+    Dense,
+    Dropout,
+    Flatten,
+    LeakyReLU,
+    MaxPooling1D,
+    MaxPooling2D,
+    MaxPooling3D,
+    Pooling,
+    ReLU,
 )
 from .sequential import Sequential
 

@@ -58,9 +58,7 @@ def _table() -> dict[str, Activation]:
         Activation("tanh", np.tanh, lambda x, y, g: g * (1 - y * y)),
         Activation("softplus", lambda x: np.logaddexp(0, x), lambda x, y, g: g * _sigmoid(x)),
         Activation("softsign", lambda x: x / (1 + np.abs(x)), lambda x, y, g: g / (1 + np.abs(x)) ** 2),
-        Activation(
-            "silu", lambda x: x * _sigmoid(x), lambda x, y, g: g * (_sigmoid(x) * (1 + x * (1 - _sigmoid(x))))
-        ),
+        Activation("silu", lambda x: x * _sigmoid(x), lambda x, y, g: g * (_sigmoid(x) * (1 + x * (1 - _sigmoid(x))))),
         Activation("softmax", _softmax, lambda x, y, g: y * (g - (g * y).sum(axis=-1, keepdims=True))),
     ]
     table = {entry.name: entry for entry in entries}

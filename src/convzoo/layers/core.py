@@ -257,7 +257,13 @@ class BatchNormalization(Layer):
         return tuple(input_shape)
 
     def get_config(self):
-        return {"name": self.name, "axis": self.axis, "epsilon": self.epsilon, "center": self.center, "scale": self.scale}
+        return {
+            "name": self.name,
+            "axis": self.axis,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+        }
 
 
 class Pooling(Layer):
@@ -286,8 +292,11 @@ class Pooling(Layer):
     def geometry(self, input_shape) -> arithmetic.ConvGeometry:
         """The pooling windows as a convolution's geometry (`convzoo.arithmetic`)."""
         sizes = input_shape[1:-1] if self.data_format == "channels_last" else input_shape[2:]
+        return self._geometry(tuple(sizes))
+
+    def _geometry(self, sizes: tuple[int, ...]) -> arithmetic.ConvGeometry:
         ones = (1,) * self.rank
-        return arithmetic.conv_geometry(tuple(sizes), self.pool_size, self.strides, ones, self.padding)
+        return arithmetic.conv_geometry(sizes, self.pool_size, self.strides, ones, self.padding)
 
     def compute_output_shape(self, input_shape):
         out = self.geometry(input_shape).out_sizes
@@ -317,7 +326,7 @@ class Pooling(Layer):
         return total / counts, lambda grad: (pullback(grad / counts)[0], [])
 
     def _max(self, x):
-        geometry = self.geometry(x.shape)
+        geometry = self._geometry(x.shape[1:-1])  # x is channels-last here
         pads = [(0, 0), *geometry.padding, (0, 0)]
         padded = np.pad(x, pads, constant_values=-np.inf) if any(map(any, pads)) else x
         spatial = tuple(range(1, self.rank + 1))
