@@ -63,7 +63,10 @@ def layer_configs(draw):
     if family in ("conv", "depthwise", "separable", "spatial"):
         options["padding_mode"] = draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"]))
     if family == "transpose" and draw(st.booleans()):
-        limits = [max(s, d) if not isinstance(options["padding"], str) else s for s, d in zip(options["strides"], options["dilation_rate"])]
+        limits = [
+            max(s, d) if not isinstance(options["padding"], str) else s
+            for s, d in zip(options["strides"], options["dilation_rate"])
+        ]
         options["output_padding"] = tuple(draw(st.integers(0, limit - 1)) for limit in limits)
     if family == "spatial" and draw(st.booleans()):
         options["intermediate_filters"] = draw(st.integers(1, 3))
@@ -208,7 +211,12 @@ def test_a_small_cnn_built_in_torch_gives_the_same_outputs_and_gradients():
     expected = to_torch_weights(grads)
     for name, value in torch_grads.items():
         np.testing.assert_allclose(expected[name].numpy(), value, rtol=1e-9, atol=1e-12, err_msg=name)
-    assert [type(layer).__name__ for layer in model.layers][:4] == ["Conv2D", "BatchNormalization", "Activation", "Conv2D"]
+    assert [type(layer).__name__ for layer in model.layers][:4] == [
+        "Conv2D",
+        "BatchNormalization",
+        "Activation",
+        "Conv2D",
+    ]
 
 
 def test_to_torch_weights_loads_back_into_the_source_sequential():
