@@ -89,8 +89,8 @@ class Layer:
         self._weights = {name: found[name](shapes[name], self.dtype, rng) for name in self.weight_names}
 
     def get_weights(self) -> list[np.ndarray]:
-        """Copies of the weights, in Keras's order (`weight_names`)."""
-        return [self._weights[name].copy() for name in self.weight_names]
+        """Copies of the weights, in Keras's order (`weight_names`); none before the layer is built."""
+        return [self._weights[name].copy() for name in self.weight_names if name in self._weights]
 
     @property
     def weights(self) -> dict[str, np.ndarray]:
