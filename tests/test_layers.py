@@ -199,3 +199,12 @@ def test_summary_rows_come_from_arithmetic():
     assert f"{arithmetic.parameters(resolved).total:,}" in row and f"{arithmetic.macs(resolved):,}" in row
     with pytest.raises(ConvZooError, match=r"give `input_shape` or call the model"):
         layers.Sequential([layers.Flatten()]).summary()
+
+
+def test_the_examples_in_docs_layers_md_run():
+    import doctest
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "docs" / "layers.md"
+    result = doctest.testfile(str(path), module_relative=False, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 5 and result.failed == 0
