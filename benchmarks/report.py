@@ -73,7 +73,7 @@ def worker(case: str, peer: str, mode: str) -> dict:
         import convzoo  # noqa: F401
 
         import_s = time.perf_counter() - start
-        import cases
+        import bench_cases as cases
 
         spec = cases.SPECS[case]
         values = cases.arrays(spec)
@@ -103,7 +103,7 @@ def worker(case: str, peer: str, mode: str) -> dict:
     import torch
 
     torch.set_num_threads(2)
-    import cases
+    import bench_cases as cases
 
     spec = cases.SPECS[case]
     call = cases.torch_calls(spec, cases.arrays(spec), peer.removeprefix("torch-"))[mode]
@@ -126,7 +126,7 @@ def _fmt_ms(seconds: float) -> str:
 
 def measure(names: list[str], rounds: int, log) -> dict:
     sys.path.insert(0, str(HERE))
-    import cases
+    import bench_cases as cases
 
     results = {"copy_gb_per_s": _run_worker("-", "copy", "-")["gb_per_s"], "cases": {}}
     for name in names:
@@ -212,7 +212,7 @@ def main(argv=None) -> int:
         print(json.dumps(worker(*args.worker)))
         return 0
     sys.path.insert(0, str(HERE))
-    import cases
+    import bench_cases as cases
 
     names = args.cases.split(",") if args.cases else list(cases.SPECS)
     results = measure(names, args.rounds, lambda line: print(line, file=sys.stderr))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cases import SPECS, arrays, convzoo_calls, torch_calls, torch_layouts
+from bench_cases import SPECS, arrays, convzoo_calls, torch_calls, torch_layouts
 
 torch = pytest.importorskip("torch")
 MODES = ("forward", "forward_backward")
