@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from bench_cases import SPECS, arrays, convzoo_calls, torch_calls, torch_layouts
 
 torch = pytest.importorskip("torch")

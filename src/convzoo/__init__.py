@@ -5,7 +5,14 @@ use Keras's layouts: inputs `(N, *spatial, C)` (or `(N, C, *spatial)` with
 data_format="channels_first"), kernels `(*kernel_size, C_in/groups, C_out)`.
 """
 
-from .engine import use_algorithm
+import os
+
+# numba's OpenMP threads spin after each parallel loop and starve the BLAS threads of the matrix
+# product that follows (Winograd: 2x slower on std3x3, 4x on dilated; docs/performance.md).
+# Sleeping instead costs microseconds. A value the user has set wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from .engine import use_algorithm  # noqa: E402
 from .errors import ConvZooError, ConvZooTypeError
 from .ops import (
     conv,
