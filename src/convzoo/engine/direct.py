@@ -148,10 +148,8 @@ def _contiguous(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
     dtype = np.result_type(x, kernel)
-    rank = geometry.rank
+    rank = geometry.rank  # 1 to 3: select.why_not keeps higher ranks away
     out = np.zeros((x.shape[0], *geometry.out_sizes, kernel.shape[-1]), dtype)
-    if rank > 3:
-        raise NotImplementedError("direct: ranks 1 to 3")
     _forward(
         _as_3d(_contiguous(x, dtype), rank, 1),
         _as_3d(_contiguous(kernel, dtype), rank, 0),

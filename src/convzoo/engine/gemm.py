@@ -13,11 +13,6 @@ Groups are one batched product over the groups, `(G, M, prod(K) * C_in/G) @ (G, 
 Temporary memory. The column matrix is built for a chunk of the batch at a time, so that it
 holds at most `column_budget(...)` bytes (the size of the call's input plus its output) or
 one batch item, whichever is larger.
-
-`conv_kernel_grad_flat` is the copy-free form of the kernel gradient for stride 1: in the
-flattened padded input `(N * prod(P), C_in)`, the positions kernel offset t reads for every
-output position are one contiguous block of rows, shifted by t's flat offset, when the output
-gradient is laid out on the padded grid (zeros in the positions that are not outputs).
 """
 
 from __future__ import annotations
@@ -152,31 +147,3 @@ def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, gr
     per_group_in = in_channels // groups
     kernel_grad = total.reshape(groups, taps, per_group_in, -1).transpose(1, 2, 0, 3)
     return kernel_grad.reshape(*geometry.kernel_sizes, per_group_in, out_channels)
-
-
-def flat_applies(geometry: ConvGeometry, groups: int) -> str | None:
-    if groups != 1:
-        return "the flat kernel gradient is for groups=1"
-    if any(s != 1 for s in geometry.strides):
-        return "the flat kernel gradient is for stride 1"
-    return None
-
-
-def conv_kernel_grad_flat(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
-    dtype = np.result_type(x, grad)
-    padded = np.ascontiguousarray(pad_or_crop(x, geometry.padding), dtype)  # (N, *P, C_in)
-    batch, in_channels, out_channels = x.shape[0], x.shape[-1], grad.shape[-1]
-    # the output gradient on the padded grid: output o sits at flat position o (stride 1)
-    on_grid = np.zeros((batch, *geometry.padded_sizes, out_channels), dtype)
-    on_grid[(slice(None), *(slice(0, o) for o in geometry.out_sizes))] = grad
-    flat_x = padded.reshape(-1, in_channels)
-    flat_grad = on_grid.reshape(-1, out_channels)
-    place = np.cumprod((1,) + geometry.padded_sizes[:0:-1])[::-1]  # flat stride of each spatial axis
-    shifts = [
-        int(np.dot(place, np.multiply(offset, geometry.dilation))) for offset in np.ndindex(*geometry.kernel_sizes)
-    ]
-    rows = flat_x.shape[0] - max(shifts)  # every output position lies before this row
-    kernel_grad = np.empty((len(shifts), in_channels, out_channels), dtype)
-    for index, shift in enumerate(shifts):
-        np.matmul(flat_x[shift : shift + rows].T, flat_grad[:rows], out=kernel_grad[index])
-    return kernel_grad.reshape(*geometry.kernel_sizes, in_channels, out_channels)
