@@ -29,8 +29,9 @@ FAST = ("gemm", "winograd", "fft", "direct")
 
 
 @st.composite
-def problems(draw, algorithm: str | None = None):
-    """A random engine call: geometry (crops included), groups, float64 operands."""
+def problems(draw, algorithm: str | None = None, depthwise: bool = False):
+    """A random engine call: geometry (crops included), groups, float64 operands. `depthwise`:
+    one channel per group each way, with channel counts on both sides of a vector's width."""
     if algorithm == "winograd":
         rank, kernel_sizes, strides, groups = 2, (3, 3), (1, 1), 1
     else:
@@ -53,6 +54,9 @@ def problems(draw, algorithm: str | None = None):
     assume(all(o >= 1 for o in geometry.out_sizes))
     per_group_in = draw(st.integers(1, 4))
     out_channels = groups * draw(st.integers(1, 4))
+    if depthwise:
+        groups = out_channels = draw(st.sampled_from([1, 2, 3, 7, 8, 9, 17]))
+        per_group_in = 1
     batch = draw(st.integers(1, 3))
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
     x = rng.standard_normal((batch, *in_sizes, per_group_in * groups))
@@ -89,32 +93,42 @@ def _close(actual, expected, what):
     np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-11 * scale, err_msg=what)
 
 
+def _forced_equals_shift_add(algorithm, problem):
+    geometry, groups, x, kernel, grad = problem
+    what = f"{algorithm} on {geometry}, groups={groups}"
+    face_problem = select.Problem(geometry, groups, x.shape[-1], kernel.shape[-1])
+    if select.why_not(algorithm, "conv", face_problem) is None:
+        _close(engine.conv(x, kernel, geometry, groups, algorithm), shift_add.conv(x, kernel, geometry, groups), what)
+    if select.why_not(algorithm, "input_grad", face_problem) is None:
+        _close(
+            engine.conv_input_grad(grad, kernel, geometry, groups, algorithm),
+            shift_add.conv_input_grad(grad, kernel, geometry, groups),
+            what,
+        )
+    if select.why_not(algorithm, "kernel_grad", face_problem) is None:
+        _close(
+            engine.conv_kernel_grad(x, grad, geometry, groups, algorithm),
+            shift_add.conv_kernel_grad(x, grad, geometry, groups),
+            what,
+        )
+
+
 @pytest.mark.parametrize("algorithm", FAST)
 def test_each_algorithm_forced_equals_shift_add_on_every_face(algorithm):
     @settings(max_examples=60)
     @given(problem=problems(algorithm))
     def check(problem):
-        geometry, groups, x, kernel, grad = problem
-        what = f"{algorithm} on {geometry}, groups={groups}"
-        face_problem = select.Problem(geometry, groups, x.shape[-1], kernel.shape[-1])
-        if select.why_not(algorithm, "conv", face_problem) is None:
-            _close(
-                engine.conv(x, kernel, geometry, groups, algorithm), shift_add.conv(x, kernel, geometry, groups), what
-            )
-        if select.why_not(algorithm, "input_grad", face_problem) is None:
-            _close(
-                engine.conv_input_grad(grad, kernel, geometry, groups, algorithm),
-                shift_add.conv_input_grad(grad, kernel, geometry, groups),
-                what,
-            )
-        if select.why_not(algorithm, "kernel_grad", face_problem) is None:
-            _close(
-                engine.conv_kernel_grad(x, grad, geometry, groups, algorithm),
-                shift_add.conv_kernel_grad(x, grad, geometry, groups),
-                what,
-            )
+        _forced_equals_shift_add(algorithm, problem)
 
     check()
+
+
+@settings(max_examples=80)
+@given(problem=problems("direct", depthwise=True))
+def test_direct_depthwise_kernels_equal_shift_add_on_every_face(problem):
+    """`direct` has its own loops for one channel per group (engine/direct.py): interior and
+    border columns, kernel rows skipped at the edges, 3x3 / 1x3 / 1x1 passes, vector remainders."""
+    _forced_equals_shift_add("direct", problem)
 
 
 def _leaves(tree):
@@ -174,6 +188,38 @@ def test_a_non_finite_operand_sends_the_call_to_gemm(poison):
     assert engine.chosen("conv", face_problem, operands=(x, kernel)) == "winograd"
     kernel[1, 1, 0, 0] = poison
     assert engine.chosen("conv", face_problem, operands=(x, kernel)) == "gemm"
+
+
+@settings(max_examples=40)
+@given(problem=problems("direct", depthwise=True), data=st.data())
+def test_direct_keeps_nan_and_inf_where_only_its_first_operand_holds_them(problem, data):
+    """`direct` skips padded zeros, which only ever multiply its second operand (the kernel, or
+    the output gradient of the kernel gradient): with that one finite it stays chosen, and its
+    NaN and Inf land where gemm's direct sums put them."""
+    geometry, groups, x, kernel, grad = problem
+    poison = data.draw(st.sampled_from([np.nan, np.inf, -np.inf]))
+    x, grad = x.copy(), grad.copy()
+    x.flat[data.draw(st.integers(0, x.size - 1))] = poison
+    grad.flat[data.draw(st.integers(0, grad.size - 1))] = poison
+    face_problem = select.Problem(geometry, groups, x.shape[-1], kernel.shape[-1])
+    assume(engine.chosen("kernel_grad", face_problem) == "direct")  # one channel, one group: gemm
+    for face, operands, run in [
+        ("conv", (x, kernel), lambda a: engine.conv(x, kernel, geometry, groups, a)),
+        ("input_grad", (grad, kernel), lambda a: engine.conv_input_grad(grad, kernel, geometry, groups, a)),
+    ]:
+        if engine.chosen(face, face_problem) == "direct":
+            assert engine.chosen(face, face_problem, operands=operands) == "direct"
+            np.testing.assert_allclose(run(None), run("gemm"), rtol=1e-9, atol=1e-9, err_msg=face)
+    x_only = (x, np.ones_like(grad))
+    assert engine.chosen("kernel_grad", face_problem, operands=x_only) == "direct"
+    np.testing.assert_allclose(
+        engine.conv_kernel_grad(*x_only, geometry, groups),
+        engine.conv_kernel_grad(*x_only, geometry, groups, "gemm"),
+        rtol=1e-9,
+        atol=1e-9,
+    )
+    assert engine.chosen("kernel_grad", face_problem, operands=(x, grad)) == "gemm"
+    assert engine.chosen("conv", face_problem, operands=(x, np.full_like(kernel, poison))) == "gemm"
 
 
 def test_the_choice_follows_the_shapes():

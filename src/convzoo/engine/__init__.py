@@ -28,7 +28,11 @@ code instead, falling back to the automatic choice where the preferred one does 
 NaN and Inf. Winograd and the FFT mix values across positions, and `direct` skips the padded
 zeros, so none of them gives the direct sum's NaN and Inf pattern (docs/semantics.md: a padded
 zero times an infinite weight is NaN). When an operand holds a NaN or an Inf, the automatic
-choice is `gemm`, whose sums are the direct sums; a forced algorithm is used as forced.
+choice is `gemm`, whose sums are the direct sums; a forced algorithm is used as forced. For
+`direct` only the second operand matters (the kernel of `conv` and `conv_input_grad`, the
+output gradient of `conv_kernel_grad`): the skipped zeros only ever multiply it, and a zero
+times a finite number adds nothing. Checking the big first operand would cost a pass over memory
+that is half of a depthwise layer's time.
 """
 
 from __future__ import annotations
@@ -85,6 +89,7 @@ def use_algorithm(name: str | None):
 
 
 _EXACT_ON_NONFINITE = ("shift_add", "gemm")
+_CHECKED_OPERANDS = {"direct": (1,)}  # positions whose NaN/Inf would change the pattern; default all
 
 
 def _finite(*arrays: np.ndarray) -> bool:
@@ -105,8 +110,10 @@ def chosen(face: str, problem: Problem, algorithm: str | None = None, operands: 
         return algorithm
     preferred = _PREFERRED.get()
     name = preferred if preferred is not None and why_not(preferred, face, problem) is None else choose(face, problem)
-    if name not in _EXACT_ON_NONFINITE and not _finite(*operands):
-        return "gemm"
+    if name not in _EXACT_ON_NONFINITE:
+        checked = _CHECKED_OPERANDS.get(name, range(len(operands)))
+        if not _finite(*(operands[i] for i in checked if i < len(operands))):
+            return "gemm"
     return name
 
 

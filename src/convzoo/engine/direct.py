@@ -27,7 +27,12 @@ import numpy as np
 from ..arithmetic import ConvGeometry
 
 
-@numba.njit(cache=True, inline="always")
+# contract: multiply-adds become FMAs (one rounding instead of two, as in the BLAS); no other
+# fast-math flag, so NaN and Inf keep IEEE semantics. error_model="numpy": no division checks.
+_JIT = dict(cache=True, fastmath={"contract"}, error_model="numpy")
+
+
+@numba.njit(inline="always", **_JIT)
 def _column_range(in_size, out_size, pad, offset, stride):
     # o*stride + offset - pad in [0, in_size)  <=>  first <= o < stop
     first = 0
@@ -38,7 +43,7 @@ def _column_range(in_size, out_size, pad, offset, stride):
     return first, max(first, stop)
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, **_JIT)
 def _forward(x, w, out, strides, dilation, pads, groups):
     # x (N, D, H, W, C_in), w (KD, KH, KW, Cg, C_out), out (N, OD, OH, OW, C_out), zero-filled
     n_batch, in_d, in_h, in_w, _ = x.shape
@@ -82,7 +87,7 @@ def _forward(x, w, out, strides, dilation, pads, groups):
                                         target[base + f] += value * tap[base + f]
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, **_JIT)
 def _kernel_grad(x, grad, partial, strides, dilation, pads, groups):
     # x (N, D, H, W, C_in), grad (N, OD, OH, OW, C_out), partial (chunks, KD, KH, KW, Cg, C_out) zero-filled
     n_batch, in_d, in_h, in_w, _ = x.shape
@@ -129,6 +134,181 @@ def _kernel_grad(x, grad, partial, strides, dilation, pads, groups):
                                             tap[base + f] += value * g_row[base + f]
 
 
+@numba.njit(inline="always", **_JIT)
+def _valid_rows(n, od, oh, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows):
+    count = 0
+    for td in range(k_d):
+        i_d = od * strides[0] + td * dilation[0] - pads[0]
+        if i_d < 0 or i_d >= in_d:
+            continue
+        for th in range(k_h):
+            i_h = oh * strides[1] + th * dilation[1] - pads[1]
+            if i_h < 0 or i_h >= in_h:
+                continue
+            rows[count] = (n * in_d + i_d) * in_h + i_h
+            kernel_rows[count] = td * k_h + th
+            count += 1
+    return count
+
+@numba.njit(inline="always", **_JIT)
+def _pass_3x3(orow, r0, r1, r2, q0, q1, q2, lo, hi, step, start, e, chans, first):
+    for ow in range(lo, hi):
+        o = orow[ow * chans:(ow + 1) * chans]
+        p = ow * step + start
+        a0 = r0[p:p + chans]; a1 = r0[p + e:p + e + chans]; a2 = r0[p + 2 * e:p + 2 * e + chans]
+        b0 = r1[p:p + chans]; b1 = r1[p + e:p + e + chans]; b2 = r1[p + 2 * e:p + 2 * e + chans]
+        c0 = r2[p:p + chans]; c1 = r2[p + e:p + e + chans]; c2 = r2[p + 2 * e:p + 2 * e + chans]
+        if first:
+            for c in range(chans):
+                o[c] = (a0[c] * q0[0, c] + a1[c] * q0[1, c] + a2[c] * q0[2, c]
+                        + b0[c] * q1[0, c] + b1[c] * q1[1, c] + b2[c] * q1[2, c]
+                        + c0[c] * q2[0, c] + c1[c] * q2[1, c] + c2[c] * q2[2, c])
+        else:
+            for c in range(chans):
+                o[c] += (a0[c] * q0[0, c] + a1[c] * q0[1, c] + a2[c] * q0[2, c]
+                         + b0[c] * q1[0, c] + b1[c] * q1[1, c] + b2[c] * q1[2, c]
+                         + c0[c] * q2[0, c] + c1[c] * q2[1, c] + c2[c] * q2[2, c])
+
+@numba.njit(inline="always", **_JIT)
+def _pass_1x3(orow, r0, q0, lo, hi, step, start, e, chans, first):
+    for ow in range(lo, hi):
+        o = orow[ow * chans:(ow + 1) * chans]
+        p = ow * step + start
+        a0 = r0[p:p + chans]; a1 = r0[p + e:p + e + chans]; a2 = r0[p + 2 * e:p + 2 * e + chans]
+        if first:
+            for c in range(chans):
+                o[c] = a0[c] * q0[0, c] + a1[c] * q0[1, c] + a2[c] * q0[2, c]
+        else:
+            for c in range(chans):
+                o[c] += a0[c] * q0[0, c] + a1[c] * q0[1, c] + a2[c] * q0[2, c]
+
+@numba.njit(inline="always", **_JIT)
+def _pass_1x1(orow, r0, q0, lo, hi, step, start, chans, first):
+    for ow in range(lo, hi):
+        o = orow[ow * chans:(ow + 1) * chans]
+        p = ow * step + start
+        a0 = r0[p:p + chans]
+        if first:
+            for c in range(chans):
+                o[c] = a0[c] * q0[c]
+        else:
+            for c in range(chans):
+                o[c] += a0[c] * q0[c]
+
+@numba.njit(parallel=True, **_JIT)
+def _depthwise_forward(x, w, out, strides, dilation, pads):
+    # x (N, D, H, W, C), w (KD, KH, KW, 1, C), out (N, OD, OH, OW, C), every entry written
+    n_batch, in_d, in_h, in_w, chans = x.shape
+    k_d, k_h, k_w = w.shape[0], w.shape[1], w.shape[2]
+    _, out_d, out_h, out_w, _ = out.shape
+    xr = x.reshape(n_batch * in_d * in_h, in_w * chans)
+    wr = w.reshape(k_d * k_h, k_w, chans)
+    orows = out.reshape(n_batch * out_d * out_h, out_w * chans)
+    sw, dw, pw = strides[2], dilation[2], pads[2]
+    lo, _ = _column_range(in_w, out_w, pw, 0, sw)  # interior columns: every tw lands inside the row
+    _, hi = _column_range(in_w, out_w, pw, (k_w - 1) * dw, sw)
+    hi = max(lo, hi)
+    step, e = sw * chans, dw * chans
+    for job in numba.prange(n_batch * out_d * out_h):
+        n, rest = job // (out_d * out_h), job % (out_d * out_h)
+        od, oh = rest // out_h, rest % out_h
+        rows = np.empty(k_d * k_h, np.int64)
+        kernel_rows = np.empty(k_d * k_h, np.int64)
+        count = _valid_rows(n, od, oh, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
+        orow = orows[job]
+        if count == 0:
+            orow[:] = 0
+            continue
+        first = True
+        i = 0
+        while i < count:
+            t = 0
+            if k_w % 3 == 0 and count - i >= 3:
+                while t < k_w:
+                    start = (t * dw - pw) * chans
+                    _pass_3x3(orow, xr[rows[i]], xr[rows[i + 1]], xr[rows[i + 2]],
+                              wr[kernel_rows[i], t:t + 3], wr[kernel_rows[i + 1], t:t + 3], wr[kernel_rows[i + 2], t:t + 3],
+                              lo, hi, step, start, e, chans, first)
+                    first = False
+                    t += 3
+                i += 3
+            else:
+                while t + 3 <= k_w:
+                    start = (t * dw - pw) * chans
+                    _pass_1x3(orow, xr[rows[i]], wr[kernel_rows[i], t:t + 3], lo, hi, step, start, e, chans, first)
+                    first = False
+                    t += 3
+                while t < k_w:
+                    start = (t * dw - pw) * chans
+                    _pass_1x1(orow, xr[rows[i]], wr[kernel_rows[i], t], lo, hi, step, start, chans, first)
+                    first = False
+                    t += 1
+                i += 1
+        # border columns: some taps fall outside the row
+        for ow in range(out_w):
+            if lo <= ow < hi:
+                continue
+            o = orow[ow * chans:(ow + 1) * chans]
+            o[:] = 0
+            for i in range(count):
+                source = xr[rows[i]]
+                for t in range(k_w):
+                    iw = ow * sw + t * dw - pw
+                    if iw < 0 or iw >= in_w:
+                        continue
+                    a0 = source[iw * chans:(iw + 1) * chans]
+                    q0 = wr[kernel_rows[i], t]
+                    for c in range(chans):
+                        o[c] += a0[c] * q0[c]
+
+@numba.njit(inline="always", **_JIT)
+def _dot_columns(acc, source, g_row, first, stop, step, start, chans):
+    # acc[c] += sum over ow in [first, stop) of source[ow*step + start + c] * g_row[ow*chans + c], 4 columns at a time
+    ow = first
+    while ow + 4 <= stop:
+        p = ow * step + start
+        a0 = source[p:p + chans]; a1 = source[p + step:p + step + chans]
+        a2 = source[p + 2 * step:p + 2 * step + chans]; a3 = source[p + 3 * step:p + 3 * step + chans]
+        u = ow * chans
+        g0 = g_row[u:u + chans]; g1 = g_row[u + chans:u + 2 * chans]
+        g2 = g_row[u + 2 * chans:u + 3 * chans]; g3 = g_row[u + 3 * chans:u + 4 * chans]
+        for c in range(chans):
+            acc[c] += a0[c] * g0[c] + a1[c] * g1[c] + a2[c] * g2[c] + a3[c] * g3[c]
+        ow += 4
+    while ow < stop:
+        p = ow * step + start
+        a0 = source[p:p + chans]
+        g0 = g_row[ow * chans:(ow + 1) * chans]
+        for c in range(chans):
+            acc[c] += a0[c] * g0[c]
+        ow += 1
+
+@numba.njit(parallel=True, **_JIT)
+def _depthwise_kernel_grad(x, grad, partial, strides, dilation, pads):
+    # x (N, D, H, W, C), grad (N, OD, OH, OW, C), partial (chunks, KD, KH, KW, 1, C) zero-filled
+    n_batch, in_d, in_h, in_w, chans = x.shape
+    chunks, k_d, k_h, k_w = partial.shape[0], partial.shape[1], partial.shape[2], partial.shape[3]
+    _, out_d, out_h, out_w, _ = grad.shape
+    xr = x.reshape(n_batch * in_d * in_h, in_w * chans)
+    grows = grad.reshape(n_batch * out_d * out_h, out_w * chans)
+    sw, dw, pw = strides[2], dilation[2], pads[2]
+    jobs = n_batch * out_d * out_h
+    for chunk in numba.prange(chunks):
+        acc = partial[chunk].reshape(k_d * k_h, k_w, chans)
+        rows = np.empty(k_d * k_h, np.int64)
+        kernel_rows = np.empty(k_d * k_h, np.int64)
+        for job in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks):
+            n, rest = job // (out_d * out_h), job % (out_d * out_h)
+            od, oh = rest // out_h, rest % out_h
+            count = _valid_rows(n, od, oh, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
+            g_row = grows[job]
+            for i in range(count):
+                source = xr[rows[i]]
+                for t in range(k_w):
+                    first, stop = _column_range(in_w, out_w, pw, t * dw, sw)
+                    _dot_columns(acc[kernel_rows[i], t], source, g_row, first, stop, sw * chans, (t * dw - pw) * chans, chans)
+
+
 def _as_3d(array: np.ndarray, rank: int, lead: int) -> np.ndarray:
     """Insert size-1 spatial axes after the first `lead` axes so that there are 3."""
     return array.reshape(array.shape[:lead] + (1,) * (3 - rank) + array.shape[lead:])
@@ -146,17 +326,22 @@ def _contiguous(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=dtype)
 
 
+def _depthwise(groups: int, in_channels: int, out_channels: int) -> bool:
+    """One input and one output channel per group: the channels vectorise as one axis."""
+    return groups == in_channels == out_channels
+
+
 def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
     dtype = np.result_type(x, kernel)
     rank = geometry.rank  # 1 to 3: select.why_not keeps higher ranks away
-    out = np.zeros((x.shape[0], *geometry.out_sizes, kernel.shape[-1]), dtype)
-    _forward(
-        _as_3d(_contiguous(x, dtype), rank, 1),
-        _as_3d(_contiguous(kernel, dtype), rank, 0),
-        _as_3d(out, rank, 1),
-        *_params(geometry),
-        groups,
-    )
+    shape = (x.shape[0], *geometry.out_sizes, kernel.shape[-1])
+    x3, kernel3 = _as_3d(_contiguous(x, dtype), rank, 1), _as_3d(_contiguous(kernel, dtype), rank, 0)
+    if _depthwise(groups, x.shape[-1], kernel.shape[-1]):
+        out = np.empty(shape, dtype)  # the kernel writes every entry
+        _depthwise_forward(x3, kernel3, _as_3d(out, rank, 1), *_params(geometry))
+    else:
+        out = np.zeros(shape, dtype)
+        _forward(x3, kernel3, _as_3d(out, rank, 1), *_params(geometry), groups)
     return out
 
 
@@ -167,11 +352,9 @@ def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, gr
     chunks = max(1, min(rows, 4 * numba.get_num_threads()))
     shape = (*geometry.kernel_sizes, x.shape[-1] // groups, grad.shape[-1])
     partial = np.zeros((chunks, *((1,) * (3 - rank)), *shape), dtype)
-    _kernel_grad(
-        _as_3d(_contiguous(x, dtype), rank, 1),
-        _as_3d(_contiguous(grad, dtype), rank, 1),
-        partial,
-        *_params(geometry),
-        groups,
-    )
+    operands = (_as_3d(_contiguous(x, dtype), rank, 1), _as_3d(_contiguous(grad, dtype), rank, 1), partial)
+    if _depthwise(groups, x.shape[-1], grad.shape[-1]):
+        _depthwise_kernel_grad(*operands, *_params(geometry))
+    else:
+        _kernel_grad(*operands, *_params(geometry), groups)
     return partial.sum(axis=0).reshape(shape)
