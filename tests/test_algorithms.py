@@ -29,9 +29,10 @@ FAST = ("gemm", "winograd", "fft", "direct")
 
 
 @st.composite
-def problems(draw, algorithm: str | None = None, depthwise: bool = False):
+def problems(draw, algorithm: str | None = None, depthwise: bool = False, wide: bool = False):
     """A random engine call: geometry (crops included), groups, float64 operands. `depthwise`:
-    one channel per group each way, with channel counts on both sides of a vector's width."""
+    one channel per group each way, with channel counts on both sides of a vector's width;
+    `wide`: groups of up to 17 channels and rows long enough for several tiles of 8 columns."""
     if algorithm == "winograd":
         rank, kernel_sizes, strides, groups = 2, (3, 3), (1, 1), 1
     else:
@@ -47,7 +48,7 @@ def problems(draw, algorithm: str | None = None, depthwise: bool = False):
     padding = tuple(draw(st.tuples(st.integers(-1, 3), st.integers(-1, 3))) for _ in range(rank))
     spans = [(k - 1) * d + 1 for k, d in zip(kernel_sizes, dilation)]
     in_sizes = tuple(
-        draw(st.integers(max(1, span - p - q, 1 + max(-p, 0) + max(-q, 0)), span + 8))
+        draw(st.integers(max(1, span - p - q, 1 + max(-p, 0) + max(-q, 0)), span + (30 if wide else 8)))
         for span, (p, q) in zip(spans, padding)
     )
     geometry = ConvGeometry(in_sizes, kernel_sizes, strides, dilation, padding)
@@ -57,6 +58,9 @@ def problems(draw, algorithm: str | None = None, depthwise: bool = False):
     if depthwise:
         groups = out_channels = draw(st.sampled_from([1, 2, 3, 7, 8, 9, 17]))
         per_group_in = 1
+    if wide:
+        per_group_in = draw(st.sampled_from([1, 3, 8, 9]))
+        out_channels = groups * draw(st.sampled_from([1, 2, 5, 8, 9, 17]))
     batch = draw(st.integers(1, 3))
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
     x = rng.standard_normal((batch, *in_sizes, per_group_in * groups))
@@ -93,21 +97,31 @@ def _close(actual, expected, what):
     np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-11 * scale, err_msg=what)
 
 
-def _forced_equals_shift_add(algorithm, problem):
+def _forced_equals_shift_add(algorithm, problem, dtype=np.float64):
     geometry, groups, x, kernel, grad = problem
-    what = f"{algorithm} on {geometry}, groups={groups}"
+    what = f"{algorithm} on {geometry}, groups={groups}, {np.dtype(dtype).name}"
+    close = _close
+    if dtype != np.float64:  # computed in dtype, held to the float64 result within its rounding
+
+        def close(actual, expected, what):
+            scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
+            np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-5 * scale, err_msg=what)
+
+    low = tuple(a.astype(dtype) for a in (x, kernel, grad))
     face_problem = select.Problem(geometry, groups, x.shape[-1], kernel.shape[-1])
     if select.why_not(algorithm, "conv", face_problem) is None:
-        _close(engine.conv(x, kernel, geometry, groups, algorithm), shift_add.conv(x, kernel, geometry, groups), what)
+        close(
+            engine.conv(low[0], low[1], geometry, groups, algorithm), shift_add.conv(x, kernel, geometry, groups), what
+        )
     if select.why_not(algorithm, "input_grad", face_problem) is None:
-        _close(
-            engine.conv_input_grad(grad, kernel, geometry, groups, algorithm),
+        close(
+            engine.conv_input_grad(low[2], low[1], geometry, groups, algorithm),
             shift_add.conv_input_grad(grad, kernel, geometry, groups),
             what,
         )
     if select.why_not(algorithm, "kernel_grad", face_problem) is None:
-        _close(
-            engine.conv_kernel_grad(x, grad, geometry, groups, algorithm),
+        close(
+            engine.conv_kernel_grad(low[0], low[2], geometry, groups, algorithm),
             shift_add.conv_kernel_grad(x, grad, geometry, groups),
             what,
         )
@@ -129,6 +143,19 @@ def test_direct_depthwise_kernels_equal_shift_add_on_every_face(problem):
     """`direct` has its own loops for one channel per group (engine/direct.py): interior and
     border columns, kernel rows skipped at the edges, 3x3 / 1x3 / 1x1 passes, vector remainders."""
     _forced_equals_shift_add("direct", problem)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_direct_grouped_tiles_equal_shift_add_on_every_face(dtype):
+    """`direct`'s register tiles (engine/simd.py): lanes past a group's channels, several blocks
+    of lanes per group, tiles of 8 columns with an overlapping last one, border columns alone."""
+
+    @settings(max_examples=50)
+    @given(problem=problems("direct", wide=True))
+    def check(problem):
+        _forced_equals_shift_add("direct", problem, dtype)
+
+    check()
 
 
 def _leaves(tree):
