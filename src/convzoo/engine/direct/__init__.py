@@ -1,0 +1,136 @@
+"""Direct convolution compiled with numba: one pass over memory, for few channels per group.
+
+Depthwise and grouped convolutions with few channels per group are not matrix products of
+any useful size (a depthwise 3x3 is 9 multiply-adds per output value), so lowering them to
+GEMM spends its time moving data. These loops read each input row and write each output row
+once. Rows of the output, (n, d, h), are shared among the threads. Three families:
+
+- `depthwise`: one channel per group each way. The channels are one contiguous vector axis;
+  each pass sums 3 kernel rows x 3 taps (or 1 x 3, or 1 tap) into the output row in cache.
+- `grouped`: any other groups, float32 and float64. A register tile (`simd.tile`, LLVM IR)
+  holds 8 output pixels x one vector of a group's output channels for the whole sum over
+  taps and input channels; the kernel gradient tiles 8 input channels x one vector of output
+  channels over a chunk of rows.
+- `general`: the plain loops, for the other dtypes.
+
+Every rank runs as 3-D: a 1-D or 2-D problem gets axes of size 1 in front (views, no copies).
+Padding is never materialised: each kernel offset's valid range of output columns is
+computed once, and rows outside the input are skipped; a negative padding (a crop) is the same
+arithmetic.
+
+    forward:      y[n, o, g*Fg + f] = sum over t, ci of x[n, o*s + t*d - p, g*Cg + ci] * w[t, ci, g*Fg + f]
+    kernel grad:  w'[t, ci, g*Fg + f] = sum over n, o of x[n, o*s + t*d - p, g*Cg + ci] * y'[n, o, g*Fg + f]
+
+The input gradient is a forward call (see `engine.select`). The first call per dtype compiles
+(about a second per function); `cache=True` keeps the machine code on disk for the next process.
+numba keys that cache on each function's own file: after editing simd.py, touch the files
+that call it (or delete __pycache__) so their cached machine code is rebuilt.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ...arithmetic import ConvGeometry
+from . import depthwise, general, grouped
+from .loops import column_range
+from .simd import lanes
+
+
+def _as_3d(array: np.ndarray, rank: int, lead: int) -> np.ndarray:
+    """Insert size-1 spatial axes after the first `lead` axes so that there are 3."""
+    return array.reshape(array.shape[:lead] + (1,) * (3 - rank) + array.shape[lead:])
+
+
+def _params(geometry: ConvGeometry) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    fill = 3 - geometry.rank
+    strides = (1,) * fill + geometry.strides
+    dilation = (1,) * fill + geometry.dilation
+    pads = (0,) * fill + tuple(before for before, _ in geometry.padding)
+    return tuple(np.array(v, np.int64) for v in (strides, dilation, pads))
+
+
+def _contiguous(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def _depthwise(groups: int, in_channels: int, out_channels: int) -> bool:
+    """One input and one output channel per group: the channels vectorise as one axis."""
+    return groups == in_channels == out_channels
+
+
+def _tiled(dtype: np.dtype) -> bool:
+    return dtype in (np.float32, np.float64)  # the SIMD tile's element types
+
+
+def _interior_columns(geometry: ConvGeometry) -> tuple[int, int]:
+    """Output columns whose every kernel column lands inside the input row: [lo, hi)."""
+    size, out, kernel = geometry.in_sizes[-1], geometry.out_sizes[-1], geometry.kernel_sizes[-1]
+    stride, dilation, pad = geometry.strides[-1], geometry.dilation[-1], geometry.padding[-1][0]
+    lo, _ = column_range(size, out, pad, 0, stride)
+    _, hi = column_range(size, out, pad, (kernel - 1) * dilation, stride)
+    return lo, max(lo, hi)
+
+
+def _pack(kernel: np.ndarray, groups: int, width: int) -> np.ndarray:
+    """(*K, Cg, C_out) -> (G, FB, T * Cg * L): each group's kernel, its output channels in FB
+    blocks of L lanes (zero-padded), for `grouped.forward`."""
+    *_, per_group_in, out_channels = kernel.shape
+    per_group_out = out_channels // groups
+    blocks = -(-per_group_out // width)
+    taps = kernel.reshape(-1, per_group_in, groups, per_group_out)
+    padded = np.zeros((*taps.shape[:3], blocks * width), kernel.dtype)
+    padded[..., :per_group_out] = taps
+    padded = padded.reshape(*taps.shape[:3], blocks, width).transpose(2, 3, 0, 1, 4)
+    return np.ascontiguousarray(padded).reshape(groups, blocks, -1)
+
+
+def _lane_padded(grad: np.ndarray, groups: int, width: int) -> np.ndarray:
+    """(..., C_out) -> (..., G * FB * L): each group's channels zero-padded to whole blocks of lanes."""
+    per_group_out = grad.shape[-1] // groups
+    if per_group_out % width == 0:
+        return grad
+    blocks = -(-per_group_out // width)
+    padded = np.zeros((*grad.shape[:-1], groups, blocks * width), grad.dtype)
+    padded[..., :per_group_out] = grad.reshape(*grad.shape[:-1], groups, per_group_out)
+    return padded.reshape(*grad.shape[:-1], -1)
+
+
+def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+    dtype = np.result_type(x, kernel)
+    rank = geometry.rank  # 1 to 3: select.why_not keeps higher ranks away
+    shape = (x.shape[0], *geometry.out_sizes, kernel.shape[-1])
+    x3, kernel3 = _as_3d(_contiguous(x, dtype), rank, 1), _as_3d(_contiguous(kernel, dtype), rank, 0)
+    params = _params(geometry)
+    if _depthwise(groups, x.shape[-1], kernel.shape[-1]):
+        out = np.empty(shape, dtype)  # the kernel writes every entry
+        depthwise.forward(x3, kernel3, _as_3d(out, rank, 1), *params)
+        return out
+    if _tiled(dtype):
+        out = np.empty(shape, dtype)  # every entry written
+        packed = _pack(kernel3, groups, lanes(dtype.itemsize))
+        sizes = np.array(kernel3.shape[:3], np.int64)
+        grouped.forward(x3, packed, _as_3d(out, rank, 1), sizes, *params, *_interior_columns(geometry))
+    else:
+        out = np.zeros(shape, dtype)
+        general.forward(x3, kernel3, _as_3d(out, rank, 1), *params, groups)
+    return out
+
+
+def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+    dtype = np.result_type(x, grad)
+    rank = geometry.rank
+    rows = x.shape[0] * int(np.prod(geometry.out_sizes[:-1], dtype=np.int64))
+    chunks = max(1, min(rows, 4 * numba.get_num_threads()))
+    shape = (*geometry.kernel_sizes, x.shape[-1] // groups, grad.shape[-1])
+    partial = np.zeros((chunks, *((1,) * (3 - rank)), *shape), dtype)
+    x3, grad = _as_3d(_contiguous(x, dtype), rank, 1), _contiguous(grad, dtype)
+    if _depthwise(groups, x.shape[-1], grad.shape[-1]):
+        depthwise.kernel_grad(x3, _as_3d(grad, rank, 1), partial, *_params(geometry))
+    elif _tiled(dtype):
+        padded = _as_3d(_lane_padded(grad, groups, lanes(dtype.itemsize)), rank, 1)
+        grouped.kernel_grad(x3, padded, partial, *_params(geometry), grad.shape[-1] // groups)
+    else:
+        general.kernel_grad(x3, _as_3d(grad, rank, 1), partial, *_params(geometry), groups)
+    return partial.sum(axis=0).reshape(shape)

@@ -1,0 +1,146 @@
+"""Grouped convolutions (and depthwise ones with a multiplier) in register tiles (simd.py)."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from .loops import JIT, column_range
+from .simd import ROWS, VECTOR_BYTES, tile, tile_one
+
+
+@numba.njit(parallel=True, **JIT)
+def forward(x, packed, out, kernel_sizes, strides, dilation, pads, lo, hi):
+    # x (N, D, H, W, C_in); packed (G, FB, T * Cg * L): group g's kernel with its output channels
+    # in FB blocks of L lanes (zero-padded), tap-major; out (N, OD, OH, OW, C_out), every entry
+    # written. Interior columns [lo, hi) go ROWS at a time (the last tile overlaps the one before);
+    # a border column runs alone (ROWS copies of it) over the taps that land inside the row.
+    n_batch, in_d, in_h, in_w, in_channels = x.shape
+    _, out_d, out_h, out_w, out_channels = out.shape
+    groups, blocks = packed.shape[0], packed.shape[1]
+    k_d, k_h, k_w = kernel_sizes[0], kernel_sizes[1], kernel_sizes[2]
+    per_group_in, per_group_out = in_channels // groups, out_channels // groups
+    width = VECTOR_BYTES // x.itemsize
+    x_flat, w_flat = x.reshape(x.size), packed.reshape(packed.size)
+    for job in numba.prange(n_batch * out_d * out_h):
+        n, rest = job // (out_d * out_h), job % (out_d * out_h)
+        od, oh = rest // out_h, rest % out_h
+        x_outer = np.empty(k_d * k_h * k_w, np.int64)  # per valid tap: its input offset, its weight rows
+        w_outer = np.empty(k_d * k_h * k_w, np.int64)
+        columns = np.empty(k_d * k_h * k_w, np.int64)  # per valid tap: its input column at output column 0
+        taps = 0
+        for td in range(k_d):
+            i_d = od * strides[0] + td * dilation[0] - pads[0]
+            if i_d < 0 or i_d >= in_d:
+                continue
+            for th in range(k_h):
+                i_h = oh * strides[1] + th * dilation[1] - pads[1]
+                if i_h < 0 or i_h >= in_h:
+                    continue
+                for tw in range(k_w):
+                    columns[taps] = tw * dilation[2] - pads[2]
+                    x_outer[taps] = (((n * in_d + i_d) * in_h + i_h) * in_w + columns[taps]) * in_channels
+                    w_outer[taps] = ((td * k_h + th) * k_w + tw) * per_group_in * width
+                    taps += 1
+        acc = np.zeros((ROWS, width), x.dtype)
+        bases = np.empty(ROWS, np.int64)
+        border_x = np.empty(k_d * k_h * k_w, np.int64)
+        border_w = np.empty(k_d * k_h * k_w, np.int64)
+        row = out[n, od, oh]
+        ow = 0
+        while ow < out_w:
+            if lo <= ow < hi and hi - lo >= ROWS:
+                start = min(ow, hi - ROWS)
+                for p in range(ROWS):
+                    bases[p] = (start + p) * strides[2] * in_channels
+                used, count = ROWS, taps
+                ow = start + ROWS
+            else:
+                start, count = ow, 0
+                for t in range(taps):
+                    column = ow * strides[2] + columns[t]
+                    if 0 <= column < in_w:
+                        border_x[count], border_w[count] = x_outer[t], w_outer[t]
+                        count += 1
+                bases[:] = ow * strides[2] * in_channels
+                used = 1
+                ow += 1
+            for g in range(groups):
+                for block in range(blocks):
+                    w_base = (g * blocks + block) * packed.shape[2]
+                    if used == ROWS:
+                        tile(acc, x_flat, bases, x_outer, w_outer, count, per_group_in, 1, w_flat, width, w_base)
+                    else:
+                        tile_one(acc, x_flat, bases, border_x, border_w, count, per_group_in, 1, w_flat, width, w_base)
+                    first = g * per_group_out + block * width
+                    for p in range(used):
+                        for lane in range(min(width, per_group_out - block * width)):
+                            row[start + p, first + lane] = acc[p, lane]
+                for p in range(ROWS):
+                    bases[p] += per_group_in
+
+
+@numba.njit(parallel=True, **JIT)
+def kernel_grad(x, grad, partial, strides, dilation, pads, per_group_out):
+    # x (N, D, H, W, C_in); grad (N, OD, OH, OW, G * FB * L): the output gradient with each group's
+    # channels zero-padded to FB blocks of L lanes; partial (chunks, KD, KH, KW, Cg, C_out) zero-filled.
+    # Per chunk of output rows, kernel tap and group: ROWS input channels x L output channels,
+    # summed over the chunk's rows (outer) and each row's columns (inner) in registers.
+    n_batch, in_d, in_h, in_w, in_channels = x.shape
+    chunks, k_d, k_h, k_w, per_group_in, out_channels = partial.shape
+    _, out_d, out_h, out_w, padded = grad.shape
+    groups = out_channels // per_group_out
+    width = VECTOR_BYTES // x.itemsize
+    blocks = padded // (groups * width)
+    x_flat, g_flat = x.reshape(x.size), grad.reshape(grad.size)
+    jobs = n_batch * out_d * out_h
+    for chunk in numba.prange(chunks):
+        sums = partial[chunk]
+        acc = np.zeros((ROWS, width), x.dtype)
+        bases = np.empty(ROWS, np.int64)
+        begin, end = chunk * jobs // chunks, (chunk + 1) * jobs // chunks
+        x_rows = np.empty(end - begin, np.int64)  # the input row a tap reads for each output row
+        g_rows = np.empty(end - begin, np.int64)
+        for td in range(k_d):
+            for th in range(k_h):
+                count = 0
+                for job in range(begin, end):
+                    n, rest = job // (out_d * out_h), job % (out_d * out_h)
+                    od, oh = rest // out_h, rest % out_h
+                    i_d = od * strides[0] + td * dilation[0] - pads[0]
+                    i_h = oh * strides[1] + th * dilation[1] - pads[1]
+                    if 0 <= i_d < in_d and 0 <= i_h < in_h:
+                        x_rows[count] = ((n * in_d + i_d) * in_h + i_h) * in_w * in_channels
+                        g_rows[count] = job * out_w * padded
+                        count += 1
+                if count == 0:
+                    continue
+                for tw in range(k_w):
+                    offset = tw * dilation[2]
+                    first, stop = column_range(in_w, out_w, pads[2], offset, strides[2])
+                    if stop <= first:
+                        continue
+                    x_at = (first * strides[2] + offset - pads[2]) * in_channels
+                    for g in range(groups):
+                        for ci in range(0, per_group_in, ROWS):
+                            for p in range(ROWS):  # past the group's channels: repeat the last, drop it below
+                                bases[p] = x_at + g * per_group_in + min(ci + p, per_group_in - 1)
+                            for block in range(blocks):
+                                w_base = first * padded + (g * blocks + block) * width
+                                tile(
+                                    acc,
+                                    x_flat,
+                                    bases,
+                                    x_rows,
+                                    g_rows,
+                                    count,
+                                    stop - first,
+                                    strides[2] * in_channels,
+                                    g_flat,
+                                    padded,
+                                    w_base,
+                                )
+                                target = g * per_group_out + block * width
+                                for p in range(min(ROWS, per_group_in - ci)):
+                                    for lane in range(min(width, per_group_out - block * width)):
+                                        sums[td, th, tw, ci + p, target + lane] += acc[p, lane]
