@@ -6,24 +6,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .loops import JIT, column_range
-
-
-@numba.njit(inline="always", **JIT)
-def _valid_rows(n, od, oh, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows):
-    count = 0
-    for td in range(k_d):
-        i_d = od * strides[0] + td * dilation[0] - pads[0]
-        if i_d < 0 or i_d >= in_d:
-            continue
-        for th in range(k_h):
-            i_h = oh * strides[1] + th * dilation[1] - pads[1]
-            if i_h < 0 or i_h >= in_h:
-                continue
-            rows[count] = (n * in_d + i_d) * in_h + i_h
-            kernel_rows[count] = td * k_h + th
-            count += 1
-    return count
+from .loops import JIT, column_range, valid_rows
 
 
 @numba.njit(inline="always", **JIT)
@@ -117,7 +100,7 @@ def forward(x, w, out, strides, dilation, pads):
         od, oh = rest // out_h, rest % out_h
         rows = np.empty(k_d * k_h, np.int64)
         kernel_rows = np.empty(k_d * k_h, np.int64)
-        count = _valid_rows(n, od, oh, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
+        count = valid_rows(n, od, oh, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
         orow = orows[job]
         if count == 0:
             orow[:] = 0
@@ -222,7 +205,7 @@ def kernel_grad(x, grad, partial, strides, dilation, pads):
         for job in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks):
             n, rest = job // (out_d * out_h), job % (out_d * out_h)
             od, oh = rest // out_h, rest % out_h
-            count = _valid_rows(n, od, oh, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
+            count = valid_rows(n, od, oh, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
             g_row = grows[job]
             for i in range(count):
                 source = xr[rows[i]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .loops import JIT, column_range
+from .loops import JIT, column_range, valid_rows
 from .simd import ROWS, VECTOR_BYTES, tile, tile_one
 
 
@@ -14,7 +14,7 @@ def forward(x, packed, out, kernel_sizes, strides, dilation, pads, lo, hi):
     # x (N, D, H, W, C_in); packed (G, FB, T * Cg * L): group g's kernel with its output channels
     # in FB blocks of L lanes (zero-padded), tap-major; out (N, OD, OH, OW, C_out), every entry
     # written. Interior columns [lo, hi) go ROWS at a time (the last tile overlaps the one before);
-    # a border column runs alone (ROWS copies of it) over the taps that land inside the row.
+    # a border column runs alone (a one-row tile) over the taps that land inside the row.
     n_batch, in_d, in_h, in_w, in_channels = x.shape
     _, out_d, out_h, out_w, out_channels = out.shape
     groups, blocks = packed.shape[0], packed.shape[1]
@@ -28,20 +28,16 @@ def forward(x, packed, out, kernel_sizes, strides, dilation, pads, lo, hi):
         x_outer = np.empty(k_d * k_h * k_w, np.int64)  # per valid tap: its input offset, its weight rows
         w_outer = np.empty(k_d * k_h * k_w, np.int64)
         columns = np.empty(k_d * k_h * k_w, np.int64)  # per valid tap: its input column at output column 0
+        rows = np.empty(k_d * k_h, np.int64)
+        kernel_rows = np.empty(k_d * k_h, np.int64)
+        valid = valid_rows(n, od, oh, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
         taps = 0
-        for td in range(k_d):
-            i_d = od * strides[0] + td * dilation[0] - pads[0]
-            if i_d < 0 or i_d >= in_d:
-                continue
-            for th in range(k_h):
-                i_h = oh * strides[1] + th * dilation[1] - pads[1]
-                if i_h < 0 or i_h >= in_h:
-                    continue
-                for tw in range(k_w):
-                    columns[taps] = tw * dilation[2] - pads[2]
-                    x_outer[taps] = (((n * in_d + i_d) * in_h + i_h) * in_w + columns[taps]) * in_channels
-                    w_outer[taps] = ((td * k_h + th) * k_w + tw) * per_group_in * width
-                    taps += 1
+        for i in range(valid):
+            for tw in range(k_w):
+                columns[taps] = tw * dilation[2] - pads[2]
+                x_outer[taps] = (rows[i] * in_w + columns[taps]) * in_channels
+                w_outer[taps] = (kernel_rows[i] * k_w + tw) * per_group_in * width
+                taps += 1
         acc = np.zeros((ROWS, width), x.dtype)
         bases = np.empty(ROWS, np.int64)
         border_x = np.empty(k_d * k_h * k_w, np.int64)

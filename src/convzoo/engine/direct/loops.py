@@ -18,3 +18,20 @@ def column_range(in_size, out_size, pad, offset, stride):
     last_in = in_size - 1 + pad - offset
     stop = 0 if last_in < 0 else min(out_size, last_in // stride + 1)
     return first, max(first, stop)
+
+
+@numba.njit(inline="always", **JIT)
+def valid_rows(n, od, oh, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows):
+    count = 0
+    for td in range(k_d):
+        i_d = od * strides[0] + td * dilation[0] - pads[0]
+        if i_d < 0 or i_d >= in_d:
+            continue
+        for th in range(k_h):
+            i_h = oh * strides[1] + th * dilation[1] - pads[1]
+            if i_h < 0 or i_h >= in_h:
+                continue
+            rows[count] = (n * in_d + i_d) * in_h + i_h
+            kernel_rows[count] = td * k_h + th
+            count += 1
+    return count
