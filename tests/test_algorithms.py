@@ -29,10 +29,11 @@ FAST = ("gemm", "winograd", "fft", "direct")
 
 
 @st.composite
-def problems(draw, algorithm: str | None = None, depthwise: bool = False, wide: bool = False):
+def problems(draw, algorithm: str | None = None, depthwise: bool = False, wide: bool = False, dense: bool = False):
     """A random engine call: geometry (crops included), groups, float64 operands. `depthwise`:
     one channel per group each way, with channel counts on both sides of a vector's width;
-    `wide`: groups of up to 17 channels and rows long enough for several tiles of 8 columns."""
+    `wide`: groups of up to 17 channels and rows long enough for several tiles of 8 columns;
+    `dense`: one group, wide rows, and output channels on both sides of a dense tile's lanes."""
     if algorithm == "winograd":
         rank, kernel_sizes, strides, groups = 2, (3, 3), (1, 1), 1
     else:
@@ -43,12 +44,12 @@ def problems(draw, algorithm: str | None = None, depthwise: bool = False, wide: 
             if algorithm == "fft"
             else tuple(draw(st.lists(st.integers(1, 3), min_size=rank, max_size=rank)))
         )
-        groups = 1 if algorithm == "fft" else draw(st.sampled_from([1, 2, 3]))
+        groups = 1 if algorithm == "fft" or dense else draw(st.sampled_from([1, 2, 3]))
     dilation = tuple(draw(st.lists(st.integers(1, 3), min_size=rank, max_size=rank)))
     padding = tuple(draw(st.tuples(st.integers(-1, 3), st.integers(-1, 3))) for _ in range(rank))
     spans = [(k - 1) * d + 1 for k, d in zip(kernel_sizes, dilation)]
     in_sizes = tuple(
-        draw(st.integers(max(1, span - p - q, 1 + max(-p, 0) + max(-q, 0)), span + (30 if wide else 8)))
+        draw(st.integers(max(1, span - p - q, 1 + max(-p, 0) + max(-q, 0)), span + (30 if wide or dense else 8)))
         for span, (p, q) in zip(spans, padding)
     )
     geometry = ConvGeometry(in_sizes, kernel_sizes, strides, dilation, padding)
@@ -61,6 +62,9 @@ def problems(draw, algorithm: str | None = None, depthwise: bool = False, wide: 
     if wide:
         per_group_in = draw(st.sampled_from([1, 3, 8, 9]))
         out_channels = groups * draw(st.sampled_from([1, 2, 5, 8, 9, 17]))
+    if dense:
+        per_group_in = draw(st.sampled_from([1, 2, 5, 16]))
+        out_channels = draw(st.sampled_from([1, 7, 16, 32, 33, 64, 70]))
     batch = draw(st.integers(1, 3))
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
     x = rng.standard_normal((batch, *in_sizes, per_group_in * groups))
@@ -158,6 +162,20 @@ def test_direct_grouped_tiles_equal_shift_add_on_every_face(dtype):
     check()
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_direct_dense_tiles_equal_shift_add_on_every_face(dtype):
+    """`direct` on one group (engine/direct/dense.py): long, short and one-pixel tiles, an
+    overlapping last tile, blocks of output lanes with a remainder, the per-thread cache of
+    padded rows (crops, dilation, strides, rows skipped above and below the input)."""
+
+    @settings(max_examples=50)
+    @given(problem=problems("direct", dense=True))
+    def check(problem):
+        _forced_equals_shift_add("direct", problem, dtype)
+
+    check()
+
+
 def _leaves(tree):
     out = []
     for item in tree if isinstance(tree, (tuple, list)) else [tree]:
@@ -212,24 +230,32 @@ def test_a_non_finite_operand_sends_the_call_to_gemm(poison):
     geometry = ConvGeometry((12, 12), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
     face_problem = select.Problem(geometry, 1, 16, 16)
     x, kernel = np.ones((1, 12, 12, 16)), np.ones((3, 3, 16, 16))
-    assert engine.chosen("conv", face_problem, operands=(x, kernel)) == "winograd"
+    assert engine.chosen("conv", face_problem, operands=(x, kernel)) == ("direct" if select.WIDE_HOST else "winograd")
     kernel[1, 1, 0, 0] = poison
     assert engine.chosen("conv", face_problem, operands=(x, kernel)) == "gemm"
 
 
-@settings(max_examples=40)
-@given(problem=problems("direct", depthwise=True), data=st.data())
-def test_direct_keeps_nan_and_inf_where_only_its_first_operand_holds_them(problem, data):
+@pytest.mark.parametrize("family", ["depthwise", "dense"])
+def test_direct_keeps_nan_and_inf_where_only_its_first_operand_holds_them(family):
     """`direct` skips padded zeros, which only ever multiply its second operand (the kernel, or
     the output gradient of the kernel gradient): with that one finite it stays chosen, and its
     NaN and Inf land where gemm's direct sums put them."""
+
+    @settings(max_examples=40)
+    @given(problem=problems("direct", **{family: True}), data=st.data())
+    def check(problem, data):
+        _nan_and_inf_as_gemm(problem, data)
+
+    check()
+
+
+def _nan_and_inf_as_gemm(problem, data):
     geometry, groups, x, kernel, grad = problem
     poison = data.draw(st.sampled_from([np.nan, np.inf, -np.inf]))
     x, grad = x.copy(), grad.copy()
     x.flat[data.draw(st.integers(0, x.size - 1))] = poison
     grad.flat[data.draw(st.integers(0, grad.size - 1))] = poison
     face_problem = select.Problem(geometry, groups, x.shape[-1], kernel.shape[-1])
-    assume(engine.chosen("kernel_grad", face_problem) == "direct")  # one channel, one group: gemm
     for face, operands, run in [
         ("conv", (x, kernel), lambda a: engine.conv(x, kernel, geometry, groups, a)),
         ("input_grad", (grad, kernel), lambda a: engine.conv_input_grad(grad, kernel, geometry, groups, a)),
@@ -237,6 +263,9 @@ def test_direct_keeps_nan_and_inf_where_only_its_first_operand_holds_them(proble
         if engine.chosen(face, face_problem) == "direct":
             assert engine.chosen(face, face_problem, operands=operands) == "direct"
             np.testing.assert_allclose(run(None), run("gemm"), rtol=1e-9, atol=1e-9, err_msg=face)
+    assert engine.chosen("conv", face_problem, operands=(x, np.full_like(kernel, poison))) == "gemm"
+    if engine.chosen("kernel_grad", face_problem) != "direct":  # dense, or one channel: gemm
+        return
     x_only = (x, np.ones_like(grad))
     assert engine.chosen("kernel_grad", face_problem, operands=x_only) == "direct"
     np.testing.assert_allclose(
@@ -246,7 +275,6 @@ def test_direct_keeps_nan_and_inf_where_only_its_first_operand_holds_them(proble
         atol=1e-9,
     )
     assert engine.chosen("kernel_grad", face_problem, operands=(x, grad)) == "gemm"
-    assert engine.chosen("conv", face_problem, operands=(x, np.full_like(kernel, poison))) == "gemm"
 
 
 def test_the_choice_follows_the_shapes():
@@ -257,13 +285,19 @@ def test_the_choice_follows_the_shapes():
         geometry = ConvGeometry(rank_sizes, kernel, strides or (1,) * rank, (1,) * rank, ((1, 1),) * rank)
         return engine.chosen(face, select.Problem(geometry, groups, c_in, c_out))
 
-    assert pick("conv", (56, 56), (3, 3)) == "winograd"
-    assert pick("input_grad", (56, 56), (3, 3)) == "winograd"  # as the flipped-kernel convolution
-    assert pick("kernel_grad", (56, 56), (3, 3)) == "gemm"
+    dense_3x3, big_kernel = ("direct", "direct") if select.WIDE_HOST else ("winograd", "fft")
+    assert pick("conv", (56, 56), (3, 3)) == dense_3x3
+    assert pick("input_grad", (56, 56), (3, 3)) == dense_3x3  # as the flipped-kernel convolution
+    assert pick("kernel_grad", (56, 56), (3, 3)) == ("direct" if select.WIDE_HOST else "gemm")
     assert pick("conv", (56, 56), (3, 3), groups=32, c_in=32, c_out=32) == "direct"  # depthwise
     assert pick("conv", (28, 28), (3, 3), groups=32, c_in=256, c_out=256) == "direct"  # 8 channels per group
-    assert pick("conv", (64, 64), (11, 11), c_in=16, c_out=16) == "fft"
-    assert pick("conv", (56, 56), (3, 3), strides=(2, 2)) == "gemm"
+    assert pick("conv", (64, 64), (11, 11), c_in=16, c_out=16) == big_kernel
+    assert pick("kernel_grad", (64, 64), (11, 11), c_in=16, c_out=16) == big_kernel
+    assert pick("conv", (56, 56), (3, 3), strides=(2, 2)) == "direct"
+    assert pick("input_grad", (56, 56), (3, 3), strides=(2, 2)) == "gemm"  # col2im, no inserted zeros
+    assert pick("conv", (28, 28), (1, 1), c_in=256, c_out=128) == "gemm"  # one matrix product
+    assert pick("kernel_grad", (28, 28), (1, 1), c_in=256, c_out=128) == "gemm"
+    assert pick("conv", (28, 28), (3, 3), groups=2, c_in=256, c_out=256) == "gemm"  # 128 x 128 per group
     assert pick("conv", (9, 9, 9, 9), (3, 3, 3, 3), groups=4, c_in=4, c_out=4) == "gemm"  # rank 4
 
 

@@ -14,11 +14,15 @@ gradient (zeros inserted between its entries when the stride is more than 1) wit
 flipped and each group's channels swapped (Dumoulin and Visin, relationship 14, generalised
 to any padding); `input_grad_as_conv` does that rewrite.
 
-The choice, from the shapes alone (measured in benchmarks/, docs/performance.md):
+The choice, from the shapes and the host (measured in benchmarks/, docs/performance.md):
 - few channels per group (depthwise, most grouped layers): `direct`, which touches memory once;
-- a 2-D 3x3 stride-1 dense layer with 16 channels or more each way: `winograd`;
-- a stride-1 dense layer with a kernel of 49 taps or more: `fft`;
-- otherwise `gemm`, whose column matrix is bounded by the call's input plus output sizes.
+- a dense layer (one group) with more than one tap, on a host with AVX-512: `direct`'s wide
+  register tiles, for the convolution and the kernel gradient;
+- elsewhere (AVX2), a 2-D 3x3 stride-1 dense layer with 16 channels or more each way:
+  `winograd`; a stride-1 dense layer with a kernel of 49 taps or more: `fft` (convolution and
+  kernel gradient); any other dense convolution: `direct`;
+- otherwise `gemm` (1x1 layers, strided input gradients, fat groups, and the dense kernel
+  gradients of AVX2 hosts), whose column matrix is bounded by the call's input plus output sizes.
 The input gradient of a stride-1 layer is chosen as the convolution it rewrites to.
 """
 
@@ -31,7 +35,10 @@ import numpy as np
 
 from ..arithmetic import ConvGeometry
 from . import winograd
+from .direct.simd import WIDE_BYTES
 from .fft import applies as fft_applies
+
+WIDE_HOST = WIDE_BYTES == 64  # AVX-512: direct's dense tiles beat Winograd, the FFT and im2col there
 
 ALGORITHMS = ("shift_add", "gemm", "winograd", "fft", "direct")
 FACES = ("conv", "input_grad", "kernel_grad")
@@ -83,12 +90,18 @@ def choose(face: str, problem: Problem) -> str:
         return choose("conv", as_conv_problem(problem))
     if problem.thin_groups and geometry.rank <= 3:
         return "direct"
+    taps = math.prod(geometry.kernel_sizes)
     stride_one_dense = all(s == 1 for s in geometry.strides) and problem.groups == 1 and geometry.rank <= 3
+    dense = problem.groups == 1 and geometry.rank <= 3 and taps > 1
+    if dense and face != "input_grad" and WIDE_HOST:
+        return "direct"
     if face == "conv" and winograd.applies(geometry, problem.groups) is None:
         if min(problem.in_channels, problem.out_channels) >= 16:
             return "winograd"
-    if stride_one_dense and math.prod(geometry.kernel_sizes) >= 49 and face != "input_grad":
+    if stride_one_dense and taps >= 49 and face != "input_grad":
         return "fft"
+    if dense and face == "conv":
+        return "direct"
     return "gemm"
 
 

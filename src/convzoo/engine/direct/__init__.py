@@ -33,9 +33,9 @@ import numba
 import numpy as np
 
 from ...arithmetic import ConvGeometry
-from . import depthwise, general, grouped
+from . import dense, depthwise, general, grouped
 from .loops import column_range
-from .simd import lanes
+from .simd import dense_lanes, lanes
 
 
 def _as_3d(array: np.ndarray, rank: int, lead: int) -> np.ndarray:
@@ -107,7 +107,16 @@ def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int)
         out = np.empty(shape, dtype)  # the kernel writes every entry
         depthwise.forward(x3, kernel3, _as_3d(out, rank, 1), *params)
         return out
-    if _tiled(dtype):
+    if _tiled(dtype) and groups == 1:
+        out = np.empty(shape, dtype)  # every entry written
+        packed = _pack(kernel3, 1, dense_lanes(dtype.itemsize))[0]
+        sizes = np.array(kernel3.shape[:3], np.int64)
+        out_w, k_w = geometry.out_sizes[-1], geometry.kernel_sizes[-1]
+        span = (out_w - 1) * geometry.strides[-1] + (k_w - 1) * geometry.dilation[-1] + 1
+        rows = x.shape[0] * int(np.prod(geometry.out_sizes[:-1], dtype=np.int64))
+        chunks = max(1, min(rows, numba.get_num_threads()))
+        dense.forward(x3, packed, _as_3d(out, rank, 1), sizes, *params, dense.tile_rows(out_w), chunks, span)
+    elif _tiled(dtype):
         out = np.empty(shape, dtype)  # every entry written
         packed = _pack(kernel3, groups, lanes(dtype.itemsize))
         sizes = np.array(kernel3.shape[:3], np.int64)
@@ -128,6 +137,9 @@ def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, gr
     x3, grad = _as_3d(_contiguous(x, dtype), rank, 1), _contiguous(grad, dtype)
     if _depthwise(groups, x.shape[-1], grad.shape[-1]):
         depthwise.kernel_grad(x3, _as_3d(grad, rank, 1), partial, *_params(geometry))
+    elif _tiled(dtype) and groups == 1:
+        padded = _as_3d(_lane_padded(grad, 1, dense_lanes(dtype.itemsize)), rank, 1)
+        dense.kernel_grad(x3, padded, partial, *_params(geometry), dense.tile_rows(x.shape[-1]))
     elif _tiled(dtype):
         padded = _as_3d(_lane_padded(grad, groups, lanes(dtype.itemsize)), rank, 1)
         grouped.kernel_grad(x3, padded, partial, *_params(geometry), grad.shape[-1] // groups)

@@ -1,4 +1,4 @@
-"""A register-blocked multiply-add tile for numba loops, written in LLVM IR.
+"""Register-blocked multiply-add tiles for numba loops, written in LLVM IR.
 
 numba vectorises a loop only when it can prove the loop long and free of aliasing, and never
 keeps an accumulator in a vector register across a loop nest. A grouped convolution with 8
@@ -10,15 +10,24 @@ micro-kernel, emitted as IR by a numba intrinsic and inlined where it is called:
     acc[p, :] = sum over i < n_outer, j < n_inner of
                 x[bases[p] + x_outer[i] + j * x_step]  *  w[w_base + w_outer[i] + j * w_step : + L]
 
-for p < ROWS (output pixels, or input channels for the kernel gradient) and L = acc.shape[1]
-lanes. The ROWS accumulators live in registers for the whole sum (allocas that LLVM's mem2reg
-promotes); each term is one broadcast load of x, one vector load of w shared by the ROWS rows,
-and one fused multiply-add per row. The caller keeps every index in bounds: nothing is checked.
+for p < rows (output pixels, or input channels for the kernel gradient) and L lanes: `vectors`
+vectors of `vector_bytes` each. The rows x vectors accumulators live in registers for the whole
+sum (allocas that LLVM's mem2reg promotes); each term is one broadcast load of x per row, the
+vectors of w shared by the rows, and one fused multiply-add per accumulator. The caller keeps
+every index in bounds: nothing is checked.
+
+Two families of tiles, sized to the register file (accumulators + weight vectors + one broadcast):
+- `tile`, `tile_one`: 8 rows x one 256-bit vector (8 float32), for groups of few channels;
+- `dense_long`, `dense_short`, `dense_one`: 2 vectors of the widest register the host has (AVX-512: 2 x 16 float32, with
+  14 or 8 rows: 28 + 2 + 1 of 32 registers; AVX2: 2 x 8, 6 or 4 rows: 12 + 2 + 1 of 16), and a
+  one-row tile, for dense layers (`dense.py`).
 """
 
 from __future__ import annotations
 
-from llvmlite import ir
+import os
+
+from llvmlite import binding, ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -27,26 +36,42 @@ ROWS = 8  # rows per tile: 8 accumulators + 1 weight vector + a broadcast fit AV
 VECTOR_BYTES = 32  # one AVX2 register; AVX-512 hosts run it as well (LLVM keeps 256-bit vectors there)
 
 
+def _wide_bytes() -> int:
+    """64 where numba compiles for a host with AVX-512 (its default), else 32 (AVX2)."""
+    compiling_for_host = os.environ.get("NUMBA_CPU_NAME", "host") == "host"
+    return 64 if compiling_for_host and binding.get_host_cpu_features().get("avx512f", False) else 32
+
+
+WIDE_BYTES = _wide_bytes()
+DENSE_VECTORS = 2  # weight vectors per term in a dense tile
+DENSE_ROWS = (14, 8) if WIDE_BYTES == 64 else (6, 4)  # the long and the short dense tile
+
+
 def lanes(itemsize: int) -> int:
     return VECTOR_BYTES // itemsize
 
 
-def _tile_of(rows: int):
-    """The intrinsic for tiles of `rows` rows (a compile-time constant: one accumulator each)."""
+def dense_lanes(itemsize: int) -> int:
+    """Output channels per dense tile: DENSE_VECTORS wide registers."""
+    return DENSE_VECTORS * WIDE_BYTES // itemsize
+
+
+def _tile_of(rows: int, vectors: int = 1, vector_bytes: int = VECTOR_BYTES):
+    """The intrinsic for tiles of rows x vectors accumulators (compile-time constants)."""
 
     def tile(typingctx, acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base):
         signature = types.void(acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
-        return signature, _codegen(rows)
+        return signature, _codegen(rows, vectors, vector_bytes)
 
     return intrinsic(tile)
 
 
-def _codegen(rows: int):
+def _codegen(rows: int, vectors: int, vector_bytes: int):
 
     def codegen(context, builder, sig, args):
         acc_a, x_a, bases_a, x_outer_a, w_outer_a, n_outer_a, n_inner_a, x_step_a, w_a, w_step_a, w_base_a = args
         element = context.get_data_type(sig.args[0].dtype)
-        width = lanes(context.get_abi_sizeof(element))
+        width = vector_bytes // context.get_abi_sizeof(element)
         vector = ir.VectorType(element, width)
         i32, i64 = ir.IntType(32), ir.IntType(64)
         suffix = "f32" if element == ir.FloatType() else "f64"
@@ -59,7 +84,8 @@ def _codegen(rows: int):
 
         acc_p, x_p, w_p = data(0, acc_a), data(1, x_a), data(8, w_a)
         bases_p, x_outer_p, w_outer_p = data(2, bases_a), data(3, x_outer_a), data(4, w_outer_a)
-        sums = [cgutils.alloca_once_value(builder, ir.Constant(vector, None)) for _ in range(rows)]
+        zero = ir.Constant(vector, None)
+        sums = [[cgutils.alloca_once_value(builder, zero) for _ in range(vectors)] for _ in range(rows)]
         row_bases = [builder.load(builder.gep(bases_p, [ir.Constant(i64, p)])) for p in range(rows)]
         broadcast = ir.Constant(ir.VectorType(i32, width), [0] * width)
         undefined = ir.Constant(vector, ir.Undefined)
@@ -68,17 +94,22 @@ def _codegen(rows: int):
             w_offset = builder.add(w_base_a, builder.load(builder.gep(w_outer_p, [outer.index])))
             with cgutils.for_range(builder, n_inner_a) as inner:
                 w_at = builder.add(w_offset, builder.mul(inner.index, w_step_a))
-                weights = builder.load(builder.bitcast(builder.gep(w_p, [w_at]), vector.as_pointer()), align=1)
+                weights = [
+                    builder.load(builder.bitcast(builder.gep(w_p, [w_at]), vector.as_pointer()), align=1)
+                    for w_at in (builder.add(w_at, ir.Constant(i64, v * width)) for v in range(vectors))
+                ]
                 x_at = builder.add(x_offset, builder.mul(inner.index, x_step_a))
                 for p in range(rows):
                     value = builder.load(builder.gep(x_p, [builder.add(row_bases[p], x_at)]))
                     spread = builder.shuffle_vector(
                         builder.insert_element(undefined, value, ir.Constant(i32, 0)), undefined, broadcast
                     )
-                    builder.store(builder.call(fma, [spread, weights, builder.load(sums[p])]), sums[p])
+                    for v in range(vectors):
+                        builder.store(builder.call(fma, [spread, weights[v], builder.load(sums[p][v])]), sums[p][v])
         for p in range(rows):
-            target = builder.bitcast(builder.gep(acc_p, [ir.Constant(i64, p * width)]), vector.as_pointer())
-            builder.store(builder.load(sums[p]), target, align=1)
+            for v in range(vectors):
+                target = builder.gep(acc_p, [ir.Constant(i64, (p * vectors + v) * width)])
+                builder.store(builder.load(sums[p][v]), builder.bitcast(target, vector.as_pointer()), align=1)
         return context.get_dummy_value()
 
     return codegen
@@ -86,3 +117,5 @@ def _codegen(rows: int):
 
 tile = _tile_of(ROWS)  # acc (ROWS, L) C-contiguous, x and w flat arrays; see the module docstring
 tile_one = _tile_of(1)  # one row: a border pixel, computed alone
+# dense: acc (DENSE_ROWS[0], dense_lanes) C-contiguous; the long, the short and the one-row tile
+dense_long, dense_short, dense_one = (_tile_of(rows, DENSE_VECTORS, WIDE_BYTES) for rows in (*DENSE_ROWS, 1))

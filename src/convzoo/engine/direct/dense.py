@@ -1,0 +1,174 @@
+"""Dense convolutions (one group) in wide register tiles (simd.py), padding in a per-thread row cache.
+
+A dense layer is compute-bound: what matters is keeping the FMA units busy. Each tile holds
+R output pixels x 2 wide vectors of output channels in registers (AVX-512: 14 x 32 float32)
+and sums every (tap, input channel) term into them: per term one broadcast of an input value
+per pixel, two weight vectors shared by the R pixels, 2R fused multiply-adds. This is the
+micro-kernel of a GEMM whose A-matrix rows are read straight from the input rows, so there is
+no im2col copy (oneDNN's direct convolutions work the same way).
+
+Padding. A tile reads R input windows of a row with one base offset per pixel and one offset
+per tap, so every column it touches must exist. Each thread keeps a cache of input rows padded
+with zeros along the row (`slots` rows of `span` columns): an output row uses the cached rows
+of its valid kernel rows, and a thread that walks consecutive output rows copies each input row
+about once. Rows above or below the input are skipped, not padded. Temporary memory: per
+thread, 2 x KD x KH padded rows.
+
+    y[n, o, f] = sum over t, c of xp[n, o*s + t*d, c] * w[t, c, f]
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from .loops import JIT, column_range, valid_rows
+from .simd import DENSE_ROWS, DENSE_VECTORS, WIDE_BYTES, dense_long, dense_one, dense_short
+
+LONG, SHORT = DENSE_ROWS
+DENSE_LANE_BYTES = DENSE_VECTORS * WIDE_BYTES  # bytes of output channels per tile
+
+
+def tile_rows(size: int) -> int:
+    """Rows per tile for `size` output columns (or input channels): the long or the short tile,
+    whichever computes fewer rows in all (the last tile overlaps the one before it), else one."""
+    candidates = [rows for rows in DENSE_ROWS if rows <= size]
+    if not candidates:
+        return 1
+    return min(candidates, key=lambda rows: (-(-size // rows) * rows, -rows))
+
+
+@numba.njit(inline="always", **JIT)
+def _tile(rows, acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base):
+    # the tile of `rows` rows (simd.py's sum; acc's first `rows` rows receive it)
+    if rows == LONG:
+        dense_long(acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
+    elif rows == SHORT:
+        dense_short(acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
+    else:
+        dense_one(acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
+
+
+@numba.njit(parallel=True, **JIT)
+def forward(x, packed, out, kernel_sizes, strides, dilation, pads, rows_per_tile, chunks, span):
+    # x (N, D, H, W, C); packed (FB, T * C * L): the kernel's output channels in FB blocks of L
+    # lanes (zero-padded), tap-major; out (N, OD, OH, OW, F), every entry written. Output rows
+    # (n, od, oh) are split into `chunks` runs of consecutive rows, one run per task.
+    n_batch, in_d, in_h, in_w, channels = x.shape
+    _, out_d, out_h, out_w, out_channels = out.shape
+    blocks, block_size = packed.shape
+    k_d, k_h, k_w = kernel_sizes[0], kernel_sizes[1], kernel_sizes[2]
+    width = block_size // (k_d * k_h * k_w * channels)  # lanes per block
+    x_flat, w_flat = x.reshape(x.size), packed.reshape(packed.size)
+    # cached row layout: `span` columns of C; column b holds input column b - pads[2]
+    first, stop = max(0, -pads[2]), min(in_w, span - pads[2])
+    slots = 2 * k_d * k_h
+    jobs = n_batch * out_d * out_h
+    for chunk in numba.prange(chunks):
+        cache = np.zeros((slots, span * channels), x.dtype)
+        cached = cache.reshape(cache.size)
+        cached_row = np.full(slots, -1, np.int64)  # the input row each slot holds
+        last_used = np.zeros(slots, np.int64)
+        rows = np.empty(k_d * k_h, np.int64)
+        kernel_rows = np.empty(k_d * k_h, np.int64)
+        slot_of = np.empty(k_d * k_h, np.int64)
+        x_outer = np.empty(k_d * k_h * k_w, np.int64)  # per valid tap: its offset in the cache, its weights
+        w_outer = np.empty(k_d * k_h * k_w, np.int64)
+        acc = np.empty((LONG, width), x.dtype)
+        bases = np.empty(LONG, np.int64)
+        for job in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks):
+            n, rest = job // (out_d * out_h), job % (out_d * out_h)
+            od, oh = rest // out_h, rest % out_h
+            valid = valid_rows(n, od, oh, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
+            for i in range(valid):  # rows already cached keep their slots
+                slot_of[i] = -1
+                for s in range(slots):
+                    if cached_row[s] == rows[i]:
+                        slot_of[i] = s
+                        last_used[s] = job + 1
+            for i in range(valid):  # the others take the least recently used slot this row does not need
+                if slot_of[i] >= 0:
+                    continue
+                victim = 0
+                for s in range(slots):
+                    if last_used[s] < last_used[victim]:
+                        victim = s
+                slot_of[i], cached_row[victim], last_used[victim] = victim, rows[i], job + 1
+                source = rows[i] * in_w * channels
+                cache[victim, (first + pads[2]) * channels : (stop + pads[2]) * channels] = x_flat[
+                    source + first * channels : source + stop * channels
+                ]
+            taps = 0
+            for i in range(valid):
+                for tw in range(k_w):
+                    x_outer[taps] = slot_of[i] * span * channels + tw * dilation[2] * channels
+                    w_outer[taps] = (kernel_rows[i] * k_w + tw) * channels * width
+                    taps += 1
+            row = out[n, od, oh]
+            for block in range(blocks):
+                lanes = min(width, out_channels - block * width)
+                target = block * width
+                ow = 0
+                while ow < out_w:
+                    start = min(ow, out_w - rows_per_tile)
+                    for p in range(rows_per_tile):
+                        bases[p] = (start + p) * strides[2] * channels
+                    w_base = block * block_size
+                    _tile(rows_per_tile, acc, cached, bases, x_outer, w_outer, taps, channels, 1, w_flat, width, w_base)
+                    for p in range(rows_per_tile):
+                        for lane in range(lanes):
+                            row[start + p, target + lane] = acc[p, lane]
+                    ow = start + rows_per_tile
+
+
+@numba.njit(parallel=True, **JIT)
+def kernel_grad(x, grad, partial, strides, dilation, pads, rows):
+    # x (N, D, H, W, C); grad (N, OD, OH, OW, FB * L): the output gradient zero-padded to whole
+    # blocks of L lanes; partial (chunks, KD, KH, KW, C, F) zero-filled. Per chunk of output rows
+    # and kernel tap: tiles of R input channels x L output channels, summed over the chunk's rows
+    # (outer) and each row's columns that the tap keeps inside the input (inner) in registers.
+    n_batch, in_d, in_h, in_w, channels = x.shape
+    chunks, k_d, k_h, k_w, _, out_channels = partial.shape
+    _, out_d, out_h, out_w, padded = grad.shape
+    width = DENSE_LANE_BYTES // x.itemsize
+    blocks = padded // width
+    x_flat, g_flat = x.reshape(x.size), grad.reshape(grad.size)
+    jobs = n_batch * out_d * out_h
+    for chunk in numba.prange(chunks):
+        sums = partial[chunk]
+        acc = np.zeros((LONG, width), x.dtype)
+        bases = np.empty(LONG, np.int64)
+        begin, end = chunk * jobs // chunks, (chunk + 1) * jobs // chunks
+        x_rows = np.empty(end - begin, np.int64)  # the input row a tap reads for each output row
+        g_rows = np.empty(end - begin, np.int64)
+        for td in range(k_d):
+            for th in range(k_h):
+                count = 0
+                for job in range(begin, end):
+                    n, rest = job // (out_d * out_h), job % (out_d * out_h)
+                    od, oh = rest // out_h, rest % out_h
+                    i_d = od * strides[0] + td * dilation[0] - pads[0]
+                    i_h = oh * strides[1] + th * dilation[1] - pads[1]
+                    if 0 <= i_d < in_d and 0 <= i_h < in_h:
+                        x_rows[count] = ((n * in_d + i_d) * in_h + i_h) * in_w * channels
+                        g_rows[count] = job * out_w * padded
+                        count += 1
+                if count == 0:
+                    continue
+                for tw in range(k_w):
+                    offset = tw * dilation[2]
+                    first, stop = column_range(in_w, out_w, pads[2], offset, strides[2])
+                    if stop <= first:
+                        continue
+                    x_at = (first * strides[2] + offset - pads[2]) * channels
+                    x_step, columns = strides[2] * channels, stop - first
+                    for ci in range(0, channels, rows):
+                        for p in range(rows):  # past the last channel: repeat it, drop it below
+                            bases[p] = x_at + min(ci + p, channels - 1)
+                        for block in range(blocks):
+                            at = first * padded + block * width
+                            _tile(rows, acc, x_flat, bases, x_rows, g_rows, count, columns, x_step, g_flat, padded, at)
+                            target = block * width
+                            for p in range(min(rows, channels - ci)):
+                                for lane in range(min(width, out_channels - target)):
+                                    sums[td, th, tw, ci + p, target + lane] += acc[p, lane]
