@@ -44,8 +44,8 @@ import numpy as np
 
 from ..arithmetic import ConvGeometry
 from ..errors import ConvZooError
-from . import direct, fft, gemm, shift_add, winograd
-from .select import ALGORITHMS, Problem, choose, input_grad_as_conv, why_not
+from . import direct, fft, gemm, phases, shift_add, winograd
+from .select import ALGORITHMS, Problem, choose, why_not
 
 __all__ = ["ALGORITHMS", "conv", "conv_input_grad", "conv_kernel_grad", "use_algorithm", "chosen"]
 
@@ -132,8 +132,7 @@ def conv_input_grad(grad: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry
     name = chosen("input_grad", _problem(geometry, groups, kernel), algorithm, (grad, kernel))
     if name in _INPUT_GRAD and not (name == "gemm" and all(s == 1 for s in geometry.strides)):
         return _INPUT_GRAD[name](grad, kernel, geometry, groups)
-    grad, kernel, geometry = input_grad_as_conv(grad, kernel, geometry, groups)
-    return _CONV[name](grad, kernel, geometry, groups)
+    return phases.conv_input_grad(grad, kernel, geometry, groups, _CONV[name])  # stride^rank convolutions
 
 
 def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, groups: int, algorithm=None):

@@ -7,22 +7,21 @@ Every algorithm computes the same three faces (docs/decisions/performance-engine
     gemm        im2col        GEMM + col2im           im2col^T @ grad   everything
     winograd    F(4x4, 3x3)   as a conv (stride 1)    -                 2-D 3x3, stride 1, groups 1
     fft         yes           yes                     yes               stride 1, groups 1, ranks 1-3
-    direct      numba loops   as a conv               numba loops       ranks 1-3
+    direct      numba loops   as convs (by phases)    numba loops       ranks 1-3
 
-"as a conv": the input gradient of a convolution is a stride-1 convolution of the output
-gradient (zeros inserted between its entries when the stride is more than 1) with the kernel
-flipped and each group's channels swapped (Dumoulin and Visin, relationship 14, generalised
-to any padding); `input_grad_as_conv` does that rewrite.
+"as a conv": the input gradient of a stride-1 convolution is the convolution of the output
+gradient with the kernel flipped and each group's channels swapped; a strided one is stride^rank
+such convolutions, one per phase of the input (`engine.phases`, no zeros inserted).
 
 The choice, from the shapes and the host (measured in benchmarks/, docs/performance.md):
 - few channels per group (depthwise, most grouped layers): `direct`, which touches memory once;
 - a dense layer (one group) with more than one tap, on a host with AVX-512: `direct`'s wide
-  register tiles, for the convolution and the kernel gradient;
+  register tiles, for every face (a strided input gradient by phases);
 - elsewhere (AVX2), a 2-D 3x3 stride-1 dense layer with 16 channels or more each way:
   `winograd`; a stride-1 dense layer with a kernel of 49 taps or more: `fft` (convolution and
   kernel gradient); any other dense convolution: `direct`;
-- otherwise `gemm` (1x1 layers, strided input gradients, fat groups, and the dense kernel
-  gradients of AVX2 hosts), whose column matrix is bounded by the call's input plus output sizes.
+- otherwise `gemm` (1x1 layers, fat groups, and on AVX2 hosts the dense kernel gradients and
+  strided input gradients), whose column matrix is bounded by the call's input plus output sizes.
 The input gradient of a stride-1 layer is chosen as the convolution it rewrites to.
 """
 
@@ -30,8 +29,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-
-import numpy as np
 
 from ..arithmetic import ConvGeometry
 from . import winograd
@@ -93,7 +90,7 @@ def choose(face: str, problem: Problem) -> str:
     taps = math.prod(geometry.kernel_sizes)
     stride_one_dense = all(s == 1 for s in geometry.strides) and problem.groups == 1 and geometry.rank <= 3
     dense = problem.groups == 1 and geometry.rank <= 3 and taps > 1
-    if dense and face != "input_grad" and WIDE_HOST:
+    if dense and WIDE_HOST:
         return "direct"
     if face == "conv" and winograd.applies(geometry, problem.groups) is None:
         if min(problem.in_channels, problem.out_channels) >= 16:
@@ -125,18 +122,3 @@ def _as_conv_geometry(geometry: ConvGeometry) -> ConvGeometry:
         )
     )
     return ConvGeometry(lengths, geometry.kernel_sizes, (1,) * geometry.rank, geometry.dilation, padding)
-
-
-def input_grad_as_conv(
-    grad: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int
-) -> tuple[np.ndarray, np.ndarray, ConvGeometry]:
-    """(grad', kernel', geometry') with conv(grad', kernel', geometry') == conv_input_grad(grad, kernel, geometry)."""
-    from .shift_add import swap_channels
-
-    if any(s > 1 for s in geometry.strides):  # zeros between the entries: (N, *O, C) -> (N, *L, C)
-        lengths = tuple((o - 1) * s + 1 for o, s in zip(geometry.out_sizes, geometry.strides))
-        spread = np.zeros((grad.shape[0], *lengths, grad.shape[-1]), grad.dtype)
-        spread[(slice(None), *(slice(None, None, s) for s in geometry.strides))] = grad
-        grad = spread
-    flipped = swap_channels(kernel, groups)[(slice(None, None, -1),) * geometry.rank]
-    return grad, flipped, _as_conv_geometry(geometry)

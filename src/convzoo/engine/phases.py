@@ -1,0 +1,71 @@
+"""The input gradient of a strided convolution as stride^rank stride-1 convolutions, no zeros inserted.
+
+The sub-pixel decomposition (Shi et al. 2016, "Real-time single image and video
+super-resolution", for the transpose convolution that this gradient is). Per axis, the input
+positions i split into s phases by i0 = i mod s. With p the padding before,
+
+    dx[i] = sum over (o, t) with o*s + t*d - p = i of g[o] w[t]
+
+and for i = i0 + s*m only the taps t with t*d = i0 + p (mod s) take part, each at a fixed
+offset: o = m + c_t, c_t = (i0 + p - t*d) / s. Those taps are evenly spaced (every
+s/gcd(d, s)-th), and their offsets fall by e = d/gcd(d, s) from one to the next, so phase i0
+is a stride-1 convolution of g with those taps in reverse order, dilation e, and padding
+(-c_last, whatever makes its output ceil((S - i0)/s) long); a negative padding crops. A phase
+with no taps is zero. The total work is the convolution's own; zero insertion costs s^rank
+times more. With stride 1 there is one phase: the convolution of g with the kernel flipped and
+each group's channels swapped (Dumoulin and Visin, relationship 14, generalised to any padding).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from ..arithmetic import ConvGeometry
+from .shift_add import swap_channels
+
+
+def _axis_phase(i0: int, size: int, out: int, kernel: int, stride: int, dilation: int, before: int):
+    """(taps in the order the phase convolution uses them, its dilation, its padding), or None."""
+    taps = [t for t in range(kernel) if (i0 + before - t * dilation) % stride == 0][::-1]
+    if not taps:
+        return None
+    first = (i0 + before - taps[0] * dilation) // stride  # the offset of the first tap used
+    step = dilation // math.gcd(dilation, stride)
+    length = -(-(size - i0) // stride)
+    pad_before = -first
+    pad_after = length - out - pad_before + (len(taps) - 1) * step
+    return taps, step, (pad_before, pad_after)
+
+
+def conv_input_grad(grad: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int, conv: Callable):
+    """`(N, *O, C_out) x (*K, C_in/G, C_out) -> (N, *S, C_in)` with `conv` for each phase."""
+    swapped = swap_channels(kernel, groups)  # (*K, C_out/G, C_in): each phase maps C_out to C_in
+    if all(s == 1 for s in geometry.strides):  # one phase: the flipped-kernel convolution, no copy
+        taps, steps, padding = zip(*(_axis_phase(0, *axis) for axis in _axes(geometry)))
+        return conv(grad, swapped[np.ix_(*taps)], _phase_geometry(geometry, taps, steps, padding), groups)
+    dtype = np.result_type(grad, kernel)
+    dx = np.empty((grad.shape[0], *geometry.in_sizes, swapped.shape[-1]), dtype)
+    axes = _axes(geometry)
+    for phase in itertools.product(*(range(min(s, size)) for size, _, _, s, _, _ in axes)):
+        target = (slice(None), *(slice(i0, None, axis[3]) for i0, axis in zip(phase, axes)))
+        per_axis = [_axis_phase(i0, *axis) for i0, axis in zip(phase, axes)]
+        if any(p is None for p in per_axis):
+            dx[target] = 0
+            continue
+        taps, steps, padding = zip(*per_axis)
+        dx[target] = conv(grad, swapped[np.ix_(*taps)], _phase_geometry(geometry, taps, steps, padding), groups)
+    return dx
+
+
+def _axes(geometry: ConvGeometry) -> list[tuple[int, ...]]:
+    """Per axis: (S, O, K, s, d, padding before), the arguments of `_axis_phase` after i0."""
+    axes = zip(geometry.in_sizes, geometry.out_sizes, geometry.kernel_sizes, geometry.strides, geometry.dilation)
+    return [(*axis, before) for axis, (before, _) in zip(axes, geometry.padding)]
+
+
+def _phase_geometry(geometry: ConvGeometry, taps, steps, padding) -> ConvGeometry:
+    return ConvGeometry(geometry.out_sizes, tuple(len(t) for t in taps), (1,) * geometry.rank, steps, padding)
