@@ -109,7 +109,7 @@ def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int)
         return out
     if _tiled(dtype) and groups == 1:
         out = np.empty(shape, dtype)  # every entry written
-        packed = _pack(kernel3, 1, dense_lanes(dtype.itemsize))[0]
+        packed = _pack(kernel3, 1, dense_lanes(dtype.itemsize, kernel.shape[-1]))[0]
         sizes = np.array(kernel3.shape[:3], np.int64)
         out_w, k_w = geometry.out_sizes[-1], geometry.kernel_sizes[-1]
         span = (out_w - 1) * geometry.strides[-1] + (k_w - 1) * geometry.dilation[-1] + 1
@@ -138,8 +138,9 @@ def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, gr
     if _depthwise(groups, x.shape[-1], grad.shape[-1]):
         depthwise.kernel_grad(x3, _as_3d(grad, rank, 1), partial, *_params(geometry))
     elif _tiled(dtype) and groups == 1:
-        padded = _as_3d(_lane_padded(grad, 1, dense_lanes(dtype.itemsize)), rank, 1)
-        dense.kernel_grad(x3, padded, partial, *_params(geometry), dense.tile_rows(x.shape[-1]))
+        width = dense_lanes(dtype.itemsize, grad.shape[-1])
+        padded = _as_3d(_lane_padded(grad, 1, width), rank, 1)
+        dense.kernel_grad(x3, padded, partial, *_params(geometry), dense.tile_rows(x.shape[-1]), width)
     elif _tiled(dtype):
         padded = _as_3d(_lane_padded(grad, groups, lanes(dtype.itemsize)), rank, 1)
         grouped.kernel_grad(x3, padded, partial, *_params(geometry), grad.shape[-1] // groups)

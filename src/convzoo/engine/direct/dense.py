@@ -23,10 +23,18 @@ import numba
 import numpy as np
 
 from .loops import JIT, column_range, valid_rows
-from .simd import DENSE_ROWS, DENSE_VECTORS, WIDE_BYTES, dense_long, dense_one, dense_short
+from .simd import (
+    DENSE_ROWS,
+    WIDE_BYTES,
+    dense_long,
+    dense_one,
+    dense_short,
+    narrow_long,
+    narrow_one,
+    narrow_short,
+)
 
 LONG, SHORT = DENSE_ROWS
-DENSE_LANE_BYTES = DENSE_VECTORS * WIDE_BYTES  # bytes of output channels per tile
 
 
 def tile_rows(size: int) -> int:
@@ -40,8 +48,15 @@ def tile_rows(size: int) -> int:
 
 @numba.njit(inline="always", **JIT)
 def _tile(rows, acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base):
-    # the tile of `rows` rows (simd.py's sum; acc's first `rows` rows receive it)
-    if rows == LONG:
+    # the tile of `rows` rows and acc.shape[1] lanes (simd.py's sum; acc's first `rows` rows receive it)
+    if acc.shape[1] * acc.itemsize == WIDE_BYTES:
+        if rows == LONG:
+            narrow_long(acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
+        elif rows == SHORT:
+            narrow_short(acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
+        else:
+            narrow_one(acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
+    elif rows == LONG:
         dense_long(acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
     elif rows == SHORT:
         dense_short(acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
@@ -122,15 +137,14 @@ def forward(x, packed, out, kernel_sizes, strides, dilation, pads, rows_per_tile
 
 
 @numba.njit(parallel=True, **JIT)
-def kernel_grad(x, grad, partial, strides, dilation, pads, rows):
+def kernel_grad(x, grad, partial, strides, dilation, pads, rows, width):
     # x (N, D, H, W, C); grad (N, OD, OH, OW, FB * L): the output gradient zero-padded to whole
-    # blocks of L lanes; partial (chunks, KD, KH, KW, C, F) zero-filled. Per chunk of output rows
+    # blocks of L = `width` lanes; partial (chunks, KD, KH, KW, C, F) zero-filled. Per chunk of output rows
     # and kernel tap: tiles of R input channels x L output channels, summed over the chunk's rows
     # (outer) and each row's columns that the tap keeps inside the input (inner) in registers.
     n_batch, in_d, in_h, in_w, channels = x.shape
     chunks, k_d, k_h, k_w, _, out_channels = partial.shape
     _, out_d, out_h, out_w, padded = grad.shape
-    width = DENSE_LANE_BYTES // x.itemsize
     blocks = padded // width
     x_flat, g_flat = x.reshape(x.size), grad.reshape(grad.size)
     jobs = n_batch * out_d * out_h

@@ -18,9 +18,10 @@ every index in bounds: nothing is checked.
 
 Two families of tiles, sized to the register file (accumulators + weight vectors + one broadcast):
 - `tile`, `tile_one`: 8 rows x one 256-bit vector (8 float32), for groups of few channels;
-- `dense_long`, `dense_short`, `dense_one`: 2 vectors of the widest register the host has (AVX-512: 2 x 16 float32, with
-  14 or 8 rows: 28 + 2 + 1 of 32 registers; AVX2: 2 x 8, 6 or 4 rows: 12 + 2 + 1 of 16), and a
-  one-row tile, for dense layers (`dense.py`).
+- `dense_long`, `dense_short`, `dense_one`: 2 vectors of the widest register the host has
+  (AVX-512: 2 x 16 float32, with 14 or 8 rows: 28 + 2 + 1 of 32 registers; AVX2: 2 x 8, 6 or
+  4 rows: 12 + 2 + 1 of 16), and a one-row tile, for dense layers (`dense.py`); `narrow_*`:
+  the same with one vector, for layers with no more output channels than that.
 """
 
 from __future__ import annotations
@@ -51,9 +52,11 @@ def lanes(itemsize: int) -> int:
     return VECTOR_BYTES // itemsize
 
 
-def dense_lanes(itemsize: int) -> int:
-    """Output channels per dense tile: DENSE_VECTORS wide registers."""
-    return DENSE_VECTORS * WIDE_BYTES // itemsize
+def dense_lanes(itemsize: int, out_channels: int) -> int:
+    """Output channels per dense tile: DENSE_VECTORS wide registers, or one where that holds
+    every output channel (a 16-channel float32 layer would leave half of two vectors empty)."""
+    one = WIDE_BYTES // itemsize
+    return one if out_channels <= one else DENSE_VECTORS * one
 
 
 def _tile_of(rows: int, vectors: int = 1, vector_bytes: int = VECTOR_BYTES):
@@ -117,5 +120,7 @@ def _codegen(rows: int, vectors: int, vector_bytes: int):
 
 tile = _tile_of(ROWS)  # acc (ROWS, L) C-contiguous, x and w flat arrays; see the module docstring
 tile_one = _tile_of(1)  # one row: a border pixel, computed alone
-# dense: acc (DENSE_ROWS[0], dense_lanes) C-contiguous; the long, the short and the one-row tile
+# dense: acc (DENSE_ROWS[0], dense_lanes) C-contiguous; the long, the short and the one-row tile,
+# each with DENSE_VECTORS vectors or (narrow) one
 dense_long, dense_short, dense_one = (_tile_of(rows, DENSE_VECTORS, WIDE_BYTES) for rows in (*DENSE_ROWS, 1))
+narrow_long, narrow_short, narrow_one = (_tile_of(rows, 1, WIDE_BYTES) for rows in (*DENSE_ROWS, 1))
