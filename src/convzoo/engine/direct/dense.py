@@ -22,7 +22,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .loops import JIT, column_range, valid_rows
+from .loops import JIT, column_range, tap_rows, valid_rows
 from .simd import (
     DENSE_ROWS,
     WIDE_BYTES,
@@ -157,16 +157,7 @@ def kernel_grad(x, grad, partial, strides, dilation, pads, rows, width):
         g_rows = np.empty(end - begin, np.int64)
         for td in range(k_d):
             for th in range(k_h):
-                count = 0
-                for job in range(begin, end):
-                    n, rest = job // (out_d * out_h), job % (out_d * out_h)
-                    od, oh = rest // out_h, rest % out_h
-                    i_d = od * strides[0] + td * dilation[0] - pads[0]
-                    i_h = oh * strides[1] + th * dilation[1] - pads[1]
-                    if 0 <= i_d < in_d and 0 <= i_h < in_h:
-                        x_rows[count] = ((n * in_d + i_d) * in_h + i_h) * in_w * channels
-                        g_rows[count] = job * out_w * padded
-                        count += 1
+                count = tap_rows(begin, end, td, th, x.shape, grad.shape, strides, dilation, pads, x_rows, g_rows)
                 if count == 0:
                     continue
                 for tw in range(k_w):

@@ -35,3 +35,22 @@ def valid_rows(n, od, oh, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, k
             kernel_rows[count] = td * k_h + th
             count += 1
     return count
+
+
+@numba.njit(inline="always", **JIT)
+def tap_rows(begin, end, td, th, x_shape, grad_shape, strides, dilation, pads, x_rows, g_rows):
+    # for output rows begin..end that kernel row (td, th) reads inside the input: the flat start
+    # of that input row in x and of the output row in grad; returns how many
+    _, in_d, in_h, in_w, channels = x_shape
+    _, out_d, out_h, out_w, padded = grad_shape
+    count = 0
+    for job in range(begin, end):
+        n, rest = job // (out_d * out_h), job % (out_d * out_h)
+        od, oh = rest // out_h, rest % out_h
+        i_d = od * strides[0] + td * dilation[0] - pads[0]
+        i_h = oh * strides[1] + th * dilation[1] - pads[1]
+        if 0 <= i_d < in_d and 0 <= i_h < in_h:
+            x_rows[count] = ((n * in_d + i_d) * in_h + i_h) * in_w * channels
+            g_rows[count] = job * out_w * padded
+            count += 1
+    return count
