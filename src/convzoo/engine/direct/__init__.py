@@ -1,12 +1,17 @@
-"""Direct convolution compiled with numba: one pass over memory, for few channels per group.
+"""Direct convolution compiled with numba: loops that keep their sums in registers or in cache.
 
 Depthwise and grouped convolutions with few channels per group are not matrix products of
 any useful size (a depthwise 3x3 is 9 multiply-adds per output value), so lowering them to
-GEMM spends its time moving data. These loops read each input row and write each output row
-once. Rows of the output, (n, d, h), are shared among the threads. Three families:
+GEMM spends its time moving data; dense layers are matrix products, but im2col copies the
+input KxK times. These loops read the input rows in place. Rows of the output, (n, d, h),
+are shared among the threads. Four families:
 
 - `depthwise`: one channel per group each way. The channels are one contiguous vector axis;
   each pass sums 3 kernel rows x 3 taps (or 1 x 3, or 1 tap) into the output row in cache.
+- `dense`: one group, float32 and float64. Wide register tiles (`simd.dense_*`) hold 14 or 8
+  output pixels x two of the host's widest vectors of output channels over every (tap, input
+  channel) term; each thread pads the input rows it reads in a small cache. The kernel
+  gradient tiles input channels x output channels over a chunk of rows.
 - `grouped`: any other groups, float32 and float64. A register tile (`simd.tile`, LLVM IR)
   holds 8 output pixels x one vector of a group's output channels for the whole sum over
   taps and input channels; the kernel gradient tiles 8 input channels x one vector of output
@@ -14,14 +19,14 @@ once. Rows of the output, (n, d, h), are shared among the threads. Three familie
 - `general`: the plain loops, for the other dtypes.
 
 Every rank runs as 3-D: a 1-D or 2-D problem gets axes of size 1 in front (views, no copies).
-Padding is never materialised: each kernel offset's valid range of output columns is
-computed once, and rows outside the input are skipped; a negative padding (a crop) is the same
-arithmetic.
+Rows outside the input are skipped. Along a row, padding is materialised only in `dense`'s
+row cache; the other families compute each kernel offset's valid range of output columns
+once. A negative padding (a crop) is the same arithmetic.
 
     forward:      y[n, o, g*Fg + f] = sum over t, ci of x[n, o*s + t*d - p, g*Cg + ci] * w[t, ci, g*Fg + f]
     kernel grad:  w'[t, ci, g*Fg + f] = sum over n, o of x[n, o*s + t*d - p, g*Cg + ci] * y'[n, o, g*Fg + f]
 
-The input gradient is a forward call (see `engine.select`). The first call per dtype compiles
+The input gradient is one forward call per input phase (`engine.phases`). The first call per dtype compiles
 (about a second per function); `cache=True` keeps the machine code on disk for the next process.
 numba keys that cache on each function's own file: after editing simd.py, touch the files
 that call it (or delete __pycache__) so their cached machine code is rebuilt.

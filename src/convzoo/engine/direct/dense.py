@@ -142,7 +142,7 @@ def kernel_grad(x, grad, partial, strides, dilation, pads, rows, width):
     # blocks of L = `width` lanes; partial (chunks, KD, KH, KW, C, F) zero-filled. Per chunk of output rows
     # and kernel tap: tiles of R input channels x L output channels, summed over the chunk's rows
     # (outer) and each row's columns that the tap keeps inside the input (inner) in registers.
-    n_batch, in_d, in_h, in_w, channels = x.shape
+    n_batch, _, _, in_w, channels = x.shape
     chunks, k_d, k_h, k_w, _, out_channels = partial.shape
     _, out_d, out_h, out_w, padded = grad.shape
     blocks = padded // width

@@ -82,7 +82,7 @@ def kernel_grad(x, grad, partial, strides, dilation, pads, per_group_out):
     # channels zero-padded to FB blocks of L lanes; partial (chunks, KD, KH, KW, Cg, C_out) zero-filled.
     # Per chunk of output rows, kernel tap and group: ROWS input channels x L output channels,
     # summed over the chunk's rows (outer) and each row's columns (inner) in registers.
-    n_batch, in_d, in_h, in_w, in_channels = x.shape
+    n_batch, _, _, in_w, in_channels = x.shape
     chunks, k_d, k_h, k_w, per_group_in, out_channels = partial.shape
     _, out_d, out_h, out_w, padded = grad.shape
     groups = out_channels // per_group_out
