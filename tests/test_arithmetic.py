@@ -30,7 +30,9 @@ from convzoo.arithmetic import (
     ReceptiveField,
     applied_padding,
     bias_adds,
+    conv_output_size,
     flops,
+    interior_outputs,
     macs,
     memory,
     output_size_formulas,
@@ -91,6 +93,19 @@ def test_transpose_output_sizes_and_crops_by_hand(in_size, options, out_size, cr
     layer = Layer("transpose", in_size, 1, filters=1, **options)
     assert layer.out_sizes == (out_size,)
     assert applied_padding(layer) == (crop,)
+
+
+@given(
+    st.integers(1, 12), st.integers(1, 4), st.integers(1, 3), st.integers(1, 3), st.integers(-2, 4), st.integers(-2, 4)
+)
+def test_interior_outputs_are_those_whose_taps_all_land_inside(i, k, s, d, before, after):
+    """Brute force over every output and tap (crops included)."""
+    o = conv_output_size(i, k, s, (before, after), d)
+    assume(o >= 1)
+    inside = [all(0 <= out * s + t * d - before < i for t in range(k)) for out in range(o)]
+    lo, hi = interior_outputs(i, k, s, (before, after), d)
+    assert 0 <= lo <= hi <= o
+    assert inside == [lo <= out < hi for out in range(o)]
 
 
 def test_output_size_formulas_are_written_with_the_numbers():

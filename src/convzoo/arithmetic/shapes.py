@@ -33,6 +33,21 @@ def conv_output_size(i: int, k: int, s: int = 1, p: Pair = (0, 0), d: int = 1) -
     return (i + p[0] + p[1] - dilated_kernel_size(k, d)) // s + 1
 
 
+def interior_outputs(i: int, k: int, s: int = 1, p: Pair = (0, 0), d: int = 1) -> tuple[int, int]:
+    """The outputs [lo, hi) whose every tap lands inside the input, not in its padding:
+    o*s - p_before >= 0 and o*s + k_eff - 1 - p_before <= i - 1 (empty: lo == hi).
+
+    >>> interior_outputs(5, 3, p=(1, 1))
+    (1, 4)
+    >>> interior_outputs(6, 3, s=2, p=(0, 1))
+    (0, 2)
+    """
+    o = conv_output_size(i, k, s, p, d)
+    lo = min(max(0, -(-p[0] // s)), max(o, 0))
+    hi = min(o, (i - 1 + p[0] - (dilated_kernel_size(k, d) - 1)) // s + 1)
+    return lo, max(lo, hi)
+
+
 def same_padding(i: int, k: int, s: int = 1, d: int = 1) -> Pair:
     """Keras/TensorFlow "same": o = ceil(i/s), the odd pixel of padding at the end.
 
@@ -124,6 +139,11 @@ class ConvGeometry:
     @property
     def padded_sizes(self) -> tuple[int, ...]:
         return tuple(i + p + q for i, (p, q) in zip(self.in_sizes, self.padding))
+
+    @property
+    def interior(self) -> tuple[tuple[int, int], ...]:
+        """Per axis, the outputs [lo, hi) that read no padding (`interior_outputs`)."""
+        return tuple(map(interior_outputs, self.in_sizes, self.kernel_sizes, self.strides, self.padding, self.dilation))
 
 
 def conv_geometry(in_sizes, kernel_sizes, strides, dilation, padding: str | tuple[str | Pair, ...]) -> ConvGeometry:
