@@ -30,9 +30,9 @@ zeros, so none of them gives the direct sum's NaN and Inf pattern (docs/semantic
 zero times an infinite weight is NaN). When an operand holds a NaN or an Inf, the automatic
 choice is `gemm`, whose sums are the direct sums; a forced algorithm is used as forced. For
 `direct` only the second operand matters (the kernel of `conv` and `conv_input_grad`, the
-output gradient of `conv_kernel_grad`): the skipped zeros only ever multiply it, and a zero
-times a finite number adds nothing. Checking the big first operand would cost a pass over memory
-that is half of a depthwise layer's time.
+entries of the output gradient whose window reaches the padding, for `conv_kernel_grad`): the
+skipped zeros only ever multiply those, and a zero times a finite number adds nothing. Checking
+the big operands whole would cost a pass over memory, half of a depthwise layer's time.
 """
 
 from __future__ import annotations
@@ -89,13 +89,31 @@ def use_algorithm(name: str | None):
 
 
 _EXACT_ON_NONFINITE = ("shift_add", "gemm")
-_CHECKED_OPERANDS = {"direct": (1,)}  # positions whose NaN/Inf would change the pattern; default all
 
 
 def _finite(*arrays: np.ndarray) -> bool:
     # a sum is one pass without a temporary; a finite array whose sum overflows only costs the fast path
     with np.errstate(over="ignore", invalid="ignore"):
         return all(np.isfinite(array.sum()) for array in arrays)
+
+
+def _checked(name: str, face: str, problem: Problem, operands: tuple) -> tuple:
+    """The operands (or parts) whose NaN or Inf would give `name` another pattern than the direct
+    sums: all of them, except for `direct`, which only skips padded zeros. Those multiply the
+    kernel in `conv` and `input_grad`, and in `kernel_grad` the output-gradient entries whose
+    window reaches the padding: the slabs outside the interior along each axis, a thin border."""
+    if name != "direct" or len(operands) < 2:
+        return operands
+    second = operands[1]
+    if face != "kernel_grad":
+        return (second,)
+    slabs = []
+    for axis, (lo, hi) in enumerate(problem.geometry.interior, start=1):
+        index = [slice(None)] * second.ndim
+        for part in (slice(0, lo), slice(hi, None)):
+            index[axis] = part
+            slabs.append(second[tuple(index)])
+    return tuple(slabs)
 
 
 def chosen(face: str, problem: Problem, algorithm: str | None = None, operands: tuple = ()) -> str:
@@ -110,10 +128,8 @@ def chosen(face: str, problem: Problem, algorithm: str | None = None, operands: 
         return algorithm
     preferred = _PREFERRED.get()
     name = preferred if preferred is not None and why_not(preferred, face, problem) is None else choose(face, problem)
-    if name not in _EXACT_ON_NONFINITE:
-        checked = _CHECKED_OPERANDS.get(name, range(len(operands)))
-        if not _finite(*(operands[i] for i in checked if i < len(operands))):
-            return "gemm"
+    if name not in _EXACT_ON_NONFINITE and not _finite(*_checked(name, face, problem, operands)):
+        return "gemm"
     return name
 
 
