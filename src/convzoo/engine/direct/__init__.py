@@ -39,7 +39,6 @@ import numpy as np
 
 from ...arithmetic import ConvGeometry
 from . import dense, depthwise, general, grouped
-from .loops import column_range
 from .simd import dense_lanes, lanes
 
 
@@ -56,26 +55,33 @@ def _params(geometry: ConvGeometry) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return tuple(np.array(v, np.int64) for v in (strides, dilation, pads))
 
 
+def _rows(x: np.ndarray, geometry: ConvGeometry) -> int:
+    """Output rows (n, d, h): the units of work the threads share."""
+    return x.shape[0] * int(np.prod(geometry.out_sizes[:-1], dtype=np.int64))
+
+
+def _span(geometry: ConvGeometry) -> int:
+    """Columns of a padded input row that the output row reads: (OW - 1) * s + (KW - 1) * d + 1."""
+    out_w, k_w = geometry.out_sizes[-1], geometry.kernel_sizes[-1]
+    return (out_w - 1) * geometry.strides[-1] + (k_w - 1) * geometry.dilation[-1] + 1
+
+
 def _contiguous(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=dtype)
 
 
-def _depthwise(groups: int, in_channels: int, out_channels: int) -> bool:
-    """One input and one output channel per group: the channels vectorise as one axis."""
-    return groups == in_channels == out_channels
-
-
-def _tiled(dtype: np.dtype) -> bool:
-    return dtype in (np.float32, np.float64)  # the SIMD tile's element types
-
-
-def _interior_columns(geometry: ConvGeometry) -> tuple[int, int]:
-    """Output columns whose every kernel column lands inside the input row: [lo, hi)."""
-    size, out, kernel = geometry.in_sizes[-1], geometry.out_sizes[-1], geometry.kernel_sizes[-1]
-    stride, dilation, pad = geometry.strides[-1], geometry.dilation[-1], geometry.padding[-1][0]
-    lo, _ = column_range(size, out, pad, 0, stride)
-    _, hi = column_range(size, out, pad, (kernel - 1) * dilation, stride)
-    return lo, max(lo, hi)
+def _family(dtype: np.dtype, groups: int, in_channels: int, out_channels: int) -> str:
+    """Which loops compute a layer: the tiles for float32 and float64 (`dense` for one group,
+    `depthwise` for one channel per group each way with at least a block of channels, else
+    `grouped`), the `general` loops for other dtypes and for depthwise layers of few channels
+    (a tile would leave most of each vector, and a grouped tile most of its lanes, empty)."""
+    if dtype not in (np.float32, np.float64):
+        return "general"
+    if groups == 1:
+        return "dense"
+    if groups == in_channels == out_channels:
+        return "depthwise" if in_channels >= depthwise.block_lanes(dtype.itemsize) else "general"
+    return "grouped"
 
 
 def _pack(kernel: np.ndarray, groups: int, width: int) -> np.ndarray:
@@ -108,24 +114,23 @@ def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int)
     shape = (x.shape[0], *geometry.out_sizes, kernel.shape[-1])
     x3, kernel3 = _as_3d(_contiguous(x, dtype), rank, 1), _as_3d(_contiguous(kernel, dtype), rank, 0)
     params = _params(geometry)
-    if _depthwise(groups, x.shape[-1], kernel.shape[-1]):
+    family = _family(dtype, groups, x.shape[-1], kernel.shape[-1])
+    if family == "depthwise":
         out = np.empty(shape, dtype)  # the kernel writes every entry
-        depthwise.forward(x3, kernel3, _as_3d(out, rank, 1), *params)
-        return out
-    if _tiled(dtype) and groups == 1:
+        chunks = max(1, min(_rows(x, geometry), 4 * numba.get_num_threads()))
+        depthwise.forward(x3, kernel3, _as_3d(out, rank, 1), *params, chunks, _span(geometry))
+    elif family == "dense":
         out = np.empty(shape, dtype)  # every entry written
         packed = _pack(kernel3, 1, dense_lanes(dtype.itemsize, kernel.shape[-1]))[0]
         sizes = np.array(kernel3.shape[:3], np.int64)
-        out_w, k_w = geometry.out_sizes[-1], geometry.kernel_sizes[-1]
-        span = (out_w - 1) * geometry.strides[-1] + (k_w - 1) * geometry.dilation[-1] + 1
-        rows = x.shape[0] * int(np.prod(geometry.out_sizes[:-1], dtype=np.int64))
-        chunks = max(1, min(rows, numba.get_num_threads()))
-        dense.forward(x3, packed, _as_3d(out, rank, 1), sizes, *params, dense.tile_rows(out_w), chunks, span)
-    elif _tiled(dtype):
+        chunks = max(1, min(_rows(x, geometry), numba.get_num_threads()))
+        tile_rows = dense.tile_rows(geometry.out_sizes[-1])
+        dense.forward(x3, packed, _as_3d(out, rank, 1), sizes, *params, tile_rows, chunks, _span(geometry))
+    elif family == "grouped":
         out = np.empty(shape, dtype)  # every entry written
         packed = _pack(kernel3, groups, lanes(dtype.itemsize))
         sizes = np.array(kernel3.shape[:3], np.int64)
-        grouped.forward(x3, packed, _as_3d(out, rank, 1), sizes, *params, *_interior_columns(geometry))
+        grouped.forward(x3, packed, _as_3d(out, rank, 1), sizes, *params, *geometry.interior[-1])
     else:
         out = np.zeros(shape, dtype)
         general.forward(x3, kernel3, _as_3d(out, rank, 1), *params, groups)
@@ -135,18 +140,18 @@ def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int)
 def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
     dtype = np.result_type(x, grad)
     rank = geometry.rank
-    rows = x.shape[0] * int(np.prod(geometry.out_sizes[:-1], dtype=np.int64))
-    chunks = max(1, min(rows, 4 * numba.get_num_threads()))
+    chunks = max(1, min(_rows(x, geometry), 4 * numba.get_num_threads()))
     shape = (*geometry.kernel_sizes, x.shape[-1] // groups, grad.shape[-1])
     partial = np.zeros((chunks, *((1,) * (3 - rank)), *shape), dtype)
     x3, grad = _as_3d(_contiguous(x, dtype), rank, 1), _contiguous(grad, dtype)
-    if _depthwise(groups, x.shape[-1], grad.shape[-1]):
-        depthwise.kernel_grad(x3, _as_3d(grad, rank, 1), partial, *_params(geometry))
-    elif _tiled(dtype) and groups == 1:
+    family = _family(dtype, groups, x.shape[-1], grad.shape[-1])
+    if family == "depthwise":
+        depthwise.kernel_grad(x3, _as_3d(grad, rank, 1), partial, *_params(geometry), _span(geometry))
+    elif family == "dense":
         width = dense_lanes(dtype.itemsize, grad.shape[-1])
         padded = _as_3d(_lane_padded(grad, 1, width), rank, 1)
         dense.kernel_grad(x3, padded, partial, *_params(geometry), dense.tile_rows(x.shape[-1]), width)
-    elif _tiled(dtype):
+    elif family == "grouped":
         padded = _as_3d(_lane_padded(grad, groups, lanes(dtype.itemsize)), rank, 1)
         grouped.kernel_grad(x3, padded, partial, *_params(geometry), grad.shape[-1] // groups)
     else:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .loops import JIT, column_range, tap_rows, valid_rows
+from .loops import JIT, column_range, fetch_rows, row_cache, tap_rows, valid_rows
 from .simd import (
     DENSE_ROWS,
     WIDE_BYTES,
@@ -75,15 +75,11 @@ def forward(x, packed, out, kernel_sizes, strides, dilation, pads, rows_per_tile
     k_d, k_h, k_w = kernel_sizes[0], kernel_sizes[1], kernel_sizes[2]
     width = block_size // (k_d * k_h * k_w * channels)  # lanes per block
     x_flat, w_flat = x.reshape(x.size), packed.reshape(packed.size)
-    # cached row layout: `span` columns of C; column b holds input column b - pads[2]
-    first, stop = max(0, -pads[2]), min(in_w, span - pads[2])
     slots = 2 * k_d * k_h
     jobs = n_batch * out_d * out_h
     for chunk in numba.prange(chunks):
-        cache = np.zeros((slots, span * channels), x.dtype)
-        cached = cache.reshape(cache.size)
-        cached_row = np.full(slots, -1, np.int64)  # the input row each slot holds
-        last_used = np.zeros(slots, np.int64)
+        cache, cached_row, last_used = row_cache(slots, span, x)  # column b: input column b - pads[2]
+        cached, length = cache.reshape(cache.size), cache.shape[1]
         rows = np.empty(k_d * k_h, np.int64)
         kernel_rows = np.empty(k_d * k_h, np.int64)
         slot_of = np.empty(k_d * k_h, np.int64)
@@ -95,28 +91,11 @@ def forward(x, packed, out, kernel_sizes, strides, dilation, pads, rows_per_tile
             n, rest = job // (out_d * out_h), job % (out_d * out_h)
             od, oh = rest // out_h, rest % out_h
             valid = valid_rows(n, od, oh, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
-            for i in range(valid):  # rows already cached keep their slots
-                slot_of[i] = -1
-                for s in range(slots):
-                    if cached_row[s] == rows[i]:
-                        slot_of[i] = s
-                        last_used[s] = job + 1
-            for i in range(valid):  # the others take the least recently used slot this row does not need
-                if slot_of[i] >= 0:
-                    continue
-                victim = 0
-                for s in range(slots):
-                    if last_used[s] < last_used[victim]:
-                        victim = s
-                slot_of[i], cached_row[victim], last_used[victim] = victim, rows[i], job + 1
-                source = rows[i] * in_w * channels
-                cache[victim, (first + pads[2]) * channels : (stop + pads[2]) * channels] = x_flat[
-                    source + first * channels : source + stop * channels
-                ]
+            fetch_rows(x_flat, rows, valid, in_w, channels, pads[2], cache, cached_row, last_used, slot_of, job + 1)
             taps = 0
             for i in range(valid):
                 for tw in range(k_w):
-                    x_outer[taps] = slot_of[i] * span * channels + tw * dilation[2] * channels
+                    x_outer[taps] = slot_of[i] * length + tw * dilation[2] * channels
                     w_outer[taps] = (kernel_rows[i] * k_w + tw) * channels * width
                     taps += 1
             row = out[n, od, oh]

@@ -1,216 +1,233 @@
-"""Depthwise convolutions with one output channel per input channel: the channels are one
-vector axis, and each pass sums 9, 3 or 1 taps into an output row held in cache."""
+"""Depthwise convolutions (one input and one output channel per group) in lanewise register tiles.
+
+A depthwise layer is memory-bound: 9 multiply-adds per output value for a 3x3, so what
+matters is reading each input row from cache once per use and writing each output value
+once. The channels are the vector axis: a block is two of the host's widest vectors (AVX-512:
+32 float32 channels), and the tiles (`simd.depthwise_*`, LLVM IR) multiply input vectors by
+weight vectors lane by lane.
+
+- forward: a tile holds R output pixels x one block in registers (AVX-512: 12 x 2 zmm) and
+  sums every tap into them; each term loads one weight block, shared by the R pixels. Interior
+  columns [lo, hi) (every tap inside the row) go R at a time, the last tile overlapping the one
+  before it (the overlap is written twice with the same values); a border column runs alone,
+  over the (row, tap) pairs that land inside the input.
+- kernel gradient: per chunk of output rows and kernel row, a tile holds the kernel row's taps
+  (up to 3) x one block, summed over the chunk's rows and their interior columns; border
+  columns add their few terms in a plain loop.
+
+Channel blocks: the last block overlaps the one before it (its first lanes are recomputed),
+so any channel count from one block up needs no padding; fewer channels than a block are
+zero-padded by the caller (`direct.conv`).
+
+    forward:      y[n, o, c] = sum over t of x[n, o*s + t*d - p, c] * w[t, 0, c]
+    kernel grad:  w'[t, 0, c] = sum over n, o of x[n, o*s + t*d - p, c] * y'[n, o, c]
+"""
 
 from __future__ import annotations
 
 import numba
 import numpy as np
 
-from .loops import JIT, column_range, valid_rows
+from .loops import JIT, fetch_rows, row_cache, valid_rows
+from .simd import (
+    DEPTHWISE_ROWS,
+    DEPTHWISE_VECTORS,
+    WIDE_BYTES,
+    depthwise_long,
+    depthwise_one,
+    depthwise_short,
+    depthwise_taps,
+)
+
+LONG, SHORT = DEPTHWISE_ROWS
+TAPS = 3  # kernel taps per kernel-gradient tile
+
+
+def block_lanes(itemsize: int) -> int:
+    """Channels per block: the fewest a depthwise layer needs without padding."""
+    return DEPTHWISE_VECTORS * WIDE_BYTES // itemsize
 
 
 @numba.njit(inline="always", **JIT)
-def _pass_3x3(orow, r0, r1, r2, q0, q1, q2, lo, hi, step, start, e, chans, first):
-    for ow in range(lo, hi):
-        o = orow[ow * chans : (ow + 1) * chans]
-        p = ow * step + start
-        a0 = r0[p : p + chans]
-        a1 = r0[p + e : p + e + chans]
-        a2 = r0[p + 2 * e : p + 2 * e + chans]
-        b0 = r1[p : p + chans]
-        b1 = r1[p + e : p + e + chans]
-        b2 = r1[p + 2 * e : p + 2 * e + chans]
-        c0 = r2[p : p + chans]
-        c1 = r2[p + e : p + e + chans]
-        c2 = r2[p + 2 * e : p + 2 * e + chans]
-        if first:
-            for c in range(chans):
-                o[c] = (
-                    a0[c] * q0[0, c]
-                    + a1[c] * q0[1, c]
-                    + a2[c] * q0[2, c]
-                    + b0[c] * q1[0, c]
-                    + b1[c] * q1[1, c]
-                    + b2[c] * q1[2, c]
-                    + c0[c] * q2[0, c]
-                    + c1[c] * q2[1, c]
-                    + c2[c] * q2[2, c]
-                )
-        else:
-            for c in range(chans):
-                o[c] += (
-                    a0[c] * q0[0, c]
-                    + a1[c] * q0[1, c]
-                    + a2[c] * q0[2, c]
-                    + b0[c] * q1[0, c]
-                    + b1[c] * q1[1, c]
-                    + b2[c] * q1[2, c]
-                    + c0[c] * q2[0, c]
-                    + c1[c] * q2[1, c]
-                    + c2[c] * q2[2, c]
-                )
-
-
-@numba.njit(inline="always", **JIT)
-def _pass_1x3(orow, r0, q0, lo, hi, step, start, e, chans, first):
-    for ow in range(lo, hi):
-        o = orow[ow * chans : (ow + 1) * chans]
-        p = ow * step + start
-        a0 = r0[p : p + chans]
-        a1 = r0[p + e : p + e + chans]
-        a2 = r0[p + 2 * e : p + 2 * e + chans]
-        if first:
-            for c in range(chans):
-                o[c] = a0[c] * q0[0, c] + a1[c] * q0[1, c] + a2[c] * q0[2, c]
-        else:
-            for c in range(chans):
-                o[c] += a0[c] * q0[0, c] + a1[c] * q0[1, c] + a2[c] * q0[2, c]
-
-
-@numba.njit(inline="always", **JIT)
-def _pass_1x1(orow, r0, q0, lo, hi, step, start, chans, first):
-    for ow in range(lo, hi):
-        o = orow[ow * chans : (ow + 1) * chans]
-        p = ow * step + start
-        a0 = r0[p : p + chans]
-        if first:
-            for c in range(chans):
-                o[c] = a0[c] * q0[c]
-        else:
-            for c in range(chans):
-                o[c] += a0[c] * q0[c]
+def _tile(rows, out, out_base, out_step, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base):
+    if rows == LONG:
+        depthwise_long(out, out_base, out_step, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
+    elif rows == SHORT:
+        depthwise_short(
+            out, out_base, out_step, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base
+        )
+    else:
+        depthwise_one(out, out_base, out_step, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
 
 
 @numba.njit(parallel=True, **JIT)
-def forward(x, w, out, strides, dilation, pads):
-    # x (N, D, H, W, C), w (KD, KH, KW, 1, C), out (N, OD, OH, OW, C), every entry written
+def forward(x, w, out, strides, dilation, pads, chunks, span):
+    # x (N, D, H, W, C), w (KD, KH, KW, 1, C), out (N, OD, OH, OW, C), C >= one block; every
+    # entry of out written. Output rows are split into `chunks` runs, one per task; each task
+    # reads its input rows through a cache of rows padded to `span` columns (loops.row_cache).
     n_batch, in_d, in_h, in_w, chans = x.shape
     k_d, k_h, k_w = w.shape[0], w.shape[1], w.shape[2]
     _, out_d, out_h, out_w, _ = out.shape
-    xr = x.reshape(n_batch * in_d * in_h, in_w * chans)
-    wr = w.reshape(k_d * k_h, k_w, chans)
-    orows = out.reshape(n_batch * out_d * out_h, out_w * chans)
+    block = DEPTHWISE_VECTORS * WIDE_BYTES // x.itemsize
+    blocks = -(-chans // block)
+    x_flat, w_flat, out_flat = x.reshape(x.size), w.reshape(w.size), out.reshape(out.size)
     sw, dw, pw = strides[2], dilation[2], pads[2]
-    lo, _ = column_range(in_w, out_w, pw, 0, sw)  # interior columns: every tw lands inside the row
-    _, hi = column_range(in_w, out_w, pw, (k_w - 1) * dw, sw)
-    hi = max(lo, hi)
-    step, e = sw * chans, dw * chans
-    for job in numba.prange(n_batch * out_d * out_h):
-        n, rest = job // (out_d * out_h), job % (out_d * out_h)
-        od, oh = rest // out_h, rest % out_h
-        rows = np.empty(k_d * k_h, np.int64)
-        kernel_rows = np.empty(k_d * k_h, np.int64)
-        count = valid_rows(n, od, oh, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
-        orow = orows[job]
-        if count == 0:
-            orow[:] = 0
-            continue
-        first = True
-        i = 0
-        while i < count:
-            t = 0
-            if k_w % 3 == 0 and count - i >= 3:
-                while t < k_w:
-                    start = (t * dw - pw) * chans
-                    _pass_3x3(
-                        orow,
-                        xr[rows[i]],
-                        xr[rows[i + 1]],
-                        xr[rows[i + 2]],
-                        wr[kernel_rows[i], t : t + 3],
-                        wr[kernel_rows[i + 1], t : t + 3],
-                        wr[kernel_rows[i + 2], t : t + 3],
-                        lo,
-                        hi,
-                        step,
-                        start,
-                        e,
-                        chans,
-                        first,
-                    )
-                    first = False
-                    t += 3
-                i += 3
-            else:
-                while t + 3 <= k_w:
-                    start = (t * dw - pw) * chans
-                    _pass_1x3(orow, xr[rows[i]], wr[kernel_rows[i], t : t + 3], lo, hi, step, start, e, chans, first)
-                    first = False
-                    t += 3
-                while t < k_w:
-                    start = (t * dw - pw) * chans
-                    _pass_1x1(orow, xr[rows[i]], wr[kernel_rows[i], t], lo, hi, step, start, chans, first)
-                    first = False
-                    t += 1
-                i += 1
-        # border columns: some taps fall outside the row
-        for ow in range(out_w):
-            if lo <= ow < hi:
-                continue
-            o = orow[ow * chans : (ow + 1) * chans]
-            o[:] = 0
-            for i in range(count):
-                source = xr[rows[i]]
-                for t in range(k_w):
-                    iw = ow * sw + t * dw - pw
-                    if iw < 0 or iw >= in_w:
-                        continue
-                    a0 = source[iw * chans : (iw + 1) * chans]
-                    q0 = wr[kernel_rows[i], t]
-                    for c in range(chans):
-                        o[c] += a0[c] * q0[c]
-
-
-@numba.njit(inline="always", **JIT)
-def _dot_columns(acc, source, g_row, first, stop, step, start, chans):
-    # acc[c] += sum over ow in [first, stop) of source[ow*step + start + c] * g_row[ow*chans + c], 4 columns at a time
-    ow = first
-    while ow + 4 <= stop:
-        p = ow * step + start
-        a0 = source[p : p + chans]
-        a1 = source[p + step : p + step + chans]
-        a2 = source[p + 2 * step : p + 2 * step + chans]
-        a3 = source[p + 3 * step : p + 3 * step + chans]
-        u = ow * chans
-        g0 = g_row[u : u + chans]
-        g1 = g_row[u + chans : u + 2 * chans]
-        g2 = g_row[u + 2 * chans : u + 3 * chans]
-        g3 = g_row[u + 3 * chans : u + 4 * chans]
-        for c in range(chans):
-            acc[c] += a0[c] * g0[c] + a1[c] * g1[c] + a2[c] * g2[c] + a3[c] * g3[c]
-        ow += 4
-    while ow < stop:
-        p = ow * step + start
-        a0 = source[p : p + chans]
-        g0 = g_row[ow * chans : (ow + 1) * chans]
-        for c in range(chans):
-            acc[c] += a0[c] * g0[c]
-        ow += 1
-
-
-@numba.njit(parallel=True, **JIT)
-def kernel_grad(x, grad, partial, strides, dilation, pads):
-    # x (N, D, H, W, C), grad (N, OD, OH, OW, C), partial (chunks, KD, KH, KW, 1, C) zero-filled
-    n_batch, in_d, in_h, in_w, chans = x.shape
-    chunks, k_d, k_h, k_w = partial.shape[0], partial.shape[1], partial.shape[2], partial.shape[3]
-    _, out_d, out_h, out_w, _ = grad.shape
-    xr = x.reshape(n_batch * in_d * in_h, in_w * chans)
-    grows = grad.reshape(n_batch * out_d * out_h, out_w * chans)
-    sw, dw, pw = strides[2], dilation[2], pads[2]
+    rows_per_tile = LONG if out_w >= LONG else SHORT if out_w >= SHORT else 1
     jobs = n_batch * out_d * out_h
     for chunk in numba.prange(chunks):
-        acc = partial[chunk].reshape(k_d * k_h, k_w, chans)
+        cache, cached_row, last_used = row_cache(2 * k_d * k_h, span, x)
+        cached, length = cache.reshape(cache.size), cache.shape[1]
         rows = np.empty(k_d * k_h, np.int64)
         kernel_rows = np.empty(k_d * k_h, np.int64)
+        slot_of = np.empty(k_d * k_h, np.int64)
+        x_outer = np.empty(k_d * k_h, np.int64)  # per valid kernel row: its cached input row, its weights
+        w_outer = np.empty(k_d * k_h, np.int64)
+        bases = np.empty(LONG, np.int64)
         for job in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks):
             n, rest = job // (out_d * out_h), job % (out_d * out_h)
             od, oh = rest // out_h, rest % out_h
             count = valid_rows(n, od, oh, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
-            g_row = grows[job]
+            fetch_rows(x_flat, rows, count, in_w, chans, pw, cache, cached_row, last_used, slot_of, job + 1)
             for i in range(count):
-                source = xr[rows[i]]
-                for t in range(k_w):
-                    first, stop = column_range(in_w, out_w, pw, t * dw, sw)
-                    _dot_columns(
-                        acc[kernel_rows[i], t], source, g_row, first, stop, sw * chans, (t * dw - pw) * chans, chans
+                x_outer[i] = slot_of[i] * length
+                w_outer[i] = kernel_rows[i] * k_w * chans
+            out_row = job * out_w * chans
+            for b in range(blocks):
+                lane = min(b * block, chans - block)
+                ow = 0
+                while ow < out_w:
+                    start = min(ow, out_w - rows_per_tile)
+                    for p in range(rows_per_tile):
+                        bases[p] = (start + p) * sw * chans + lane
+                    at = out_row + start * chans + lane
+                    _tile(
+                        rows_per_tile,
+                        out_flat,
+                        at,
+                        chans,
+                        cached,
+                        bases,
+                        x_outer,
+                        w_outer,
+                        count,
+                        k_w,
+                        dw * chans,
+                        w_flat,
+                        chans,
+                        lane,
                     )
+                    ow = start + rows_per_tile
+
+
+@numba.njit(parallel=True, **JIT)
+def kernel_grad(x, grad, partial, strides, dilation, pads, span):
+    # x (N, D, H, W, C), grad (N, OD, OH, OW, C), C >= one block; partial (chunks, KD, KH, KW, 1, C)
+    # zero-filled. Output rows are split into chunks, one per task, the input rows read through
+    # a cache as in `forward`. Each output row's columns go in two halves, each with its own
+    # accumulators (the sums are chains of dependent FMAs: twice as many chains, twice the rate).
+    _, in_d, in_h, in_w, chans = x.shape
+    chunks, k_d, k_h, k_w = partial.shape[0], partial.shape[1], partial.shape[2], partial.shape[3]
+    n_batch, out_d, out_h, out_w, _ = grad.shape
+    block = DEPTHWISE_VECTORS * WIDE_BYTES // x.itemsize
+    blocks = -(-chans // block)
+    x_flat, g_flat = x.reshape(x.size), grad.reshape(grad.size)
+    sw, dw, pw = strides[2], dilation[2], pads[2]
+    half = out_w // 2  # columns of the first half; the second has the rest
+    jobs = n_batch * out_d * out_h
+    for chunk in numba.prange(chunks):
+        sums = partial[chunk].reshape(k_d * k_h, k_w, chans)
+        cache, cached_row, last_used = row_cache(2 * k_d * k_h, span, x)
+        cached, length = cache.reshape(cache.size), cache.shape[1]
+        acc = np.empty((2 * TAPS, block), x.dtype)
+        acc_flat = acc.reshape(acc.size)
+        bases = np.empty(2 * TAPS, np.int64)
+        rows = np.empty(k_d * k_h, np.int64)
+        kernel_rows = np.empty(k_d * k_h, np.int64)
+        slot_of = np.empty(k_d * k_h, np.int64)
+        x_outer = np.empty(1, np.int64)
+        g_outer = np.empty(1, np.int64)
+        for job in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks):
+            n, rest = job // (out_d * out_h), job % (out_d * out_h)
+            od, oh = rest // out_h, rest % out_h
+            count = valid_rows(n, od, oh, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
+            fetch_rows(x_flat, rows, count, in_w, chans, pw, cache, cached_row, last_used, slot_of, job + 1)
+            g_outer[0] = job * out_w * chans
+            for i in range(count):
+                x_outer[0] = slot_of[i] * length
+                for b in range(blocks):
+                    lane = min(b * block, chans - block)
+                    fresh = b * block - lane  # lanes before this one belong to the block before
+                    t = 0
+                    while t < k_w:
+                        taps = TAPS if k_w - t >= TAPS else 1
+                        for p in range(taps):  # tap t + p over each half: rows p and TAPS + p
+                            bases[p] = (t + p) * dw * chans + lane
+                            bases[TAPS + p] = bases[p] + half * sw * chans
+                        second = bases[TAPS:]
+                        if taps == TAPS:
+                            depthwise_taps(
+                                acc_flat,
+                                0,
+                                block,
+                                cached,
+                                bases,
+                                x_outer,
+                                g_outer,
+                                1,
+                                half,
+                                sw * chans,
+                                g_flat,
+                                chans,
+                                lane,
+                            )
+                            depthwise_taps(
+                                acc_flat,
+                                TAPS * block,
+                                block,
+                                cached,
+                                second,
+                                x_outer,
+                                g_outer,
+                                1,
+                                out_w - half,
+                                sw * chans,
+                                g_flat,
+                                chans,
+                                lane + half * chans,
+                            )
+                        else:
+                            depthwise_one(
+                                acc_flat,
+                                0,
+                                block,
+                                cached,
+                                bases,
+                                x_outer,
+                                g_outer,
+                                1,
+                                half,
+                                sw * chans,
+                                g_flat,
+                                chans,
+                                lane,
+                            )
+                            depthwise_one(
+                                acc_flat,
+                                TAPS * block,
+                                block,
+                                cached,
+                                second,
+                                x_outer,
+                                g_outer,
+                                1,
+                                out_w - half,
+                                sw * chans,
+                                g_flat,
+                                chans,
+                                lane + half * chans,
+                            )
+                        for p in range(taps):
+                            target = sums[kernel_rows[i], t + p]
+                            for c in range(fresh, block):
+                                target[lane + c] += acc[p, c] + acc[TAPS + p, c]
+                        t += taps

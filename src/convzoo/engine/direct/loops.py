@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numba
+import numpy as np
 
 # contract: multiply-adds become FMAs (one rounding instead of two, as in the BLAS); no other
 # fast-math flag, so NaN and Inf keep IEEE semantics. error_model="numpy": no division checks.
@@ -54,3 +55,47 @@ def tap_rows(begin, end, td, th, x_shape, grad_shape, strides, dilation, pads, x
             g_rows[count] = job * out_w * padded
             count += 1
     return count
+
+
+@numba.njit(inline="always", **JIT)
+def row_cache(slots, span, x):
+    """A thread's cache of `slots` input rows of x (N, D, H, W, C), each padded with zeros to
+    `span` columns: (cache (slots, L) with L >= span * C, every slot 64-byte aligned so that
+    vector loads do not split cache lines; the input row each slot holds, -1 if none; when
+    each slot was last used)."""
+    channels, itemsize = x.shape[4], x.itemsize
+    lanes = 64 // itemsize
+    length = -(-(span * channels) // lanes) * lanes
+    buffer = np.zeros(slots * length + lanes, x.dtype)
+    skip = (64 - buffer.ctypes.data % 64) % 64 // itemsize
+    cache = buffer[skip : skip + slots * length].reshape(slots, length)
+    return cache, np.full(slots, -1, np.int64), np.zeros(slots, np.int64)
+
+
+@numba.njit(inline="always", **JIT)
+def fetch_rows(x_flat, rows, valid, in_w, channels, pad, cache, cached_row, last_used, slot_of, stamp):
+    # make the input rows rows[:valid] (flat row indices) resident: slot_of[i] receives the slot
+    # of rows[i]. A slot's column b holds input column b - pad; columns no input column lands on
+    # were zero-filled once and are never written. Rows already cached keep their slots; the
+    # others take the least recently used slots that this call does not need (`stamp` increases
+    # from call to call).
+    slots, length = cache.shape
+    first, stop = max(0, -pad), min(in_w, length // channels - pad)
+    for i in range(valid):
+        slot_of[i] = -1
+        for s in range(slots):
+            if cached_row[s] == rows[i]:
+                slot_of[i] = s
+                last_used[s] = stamp
+    for i in range(valid):
+        if slot_of[i] >= 0:
+            continue
+        victim = 0
+        for s in range(slots):
+            if last_used[s] < last_used[victim]:
+                victim = s
+        slot_of[i], cached_row[victim], last_used[victim] = victim, rows[i], stamp
+        source = rows[i] * in_w * channels
+        cache[victim, (first + pad) * channels : (stop + pad) * channels] = x_flat[
+            source + first * channels : source + stop * channels
+        ]

@@ -46,6 +46,8 @@ def _wide_bytes() -> int:
 WIDE_BYTES = _wide_bytes()
 DENSE_VECTORS = 2  # weight vectors per term in a dense tile
 DENSE_ROWS = (14, 8) if WIDE_BYTES == 64 else (6, 4)  # the long and the short dense tile
+DEPTHWISE_VECTORS = 2  # channel vectors per depthwise tile
+DEPTHWISE_ROWS = (12, 4) if WIDE_BYTES == 64 else (6, 2)  # 24 + 2 of 32 registers; AVX2: 12 + 2 of 16
 
 
 def lanes(itemsize: int) -> int:
@@ -64,15 +66,32 @@ def _tile_of(rows: int, vectors: int = 1, vector_bytes: int = VECTOR_BYTES):
 
     def tile(typingctx, acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base):
         signature = types.void(acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
-        return signature, _codegen(rows, vectors, vector_bytes)
+        return signature, _codegen(rows, vectors, vector_bytes, lanewise=False)
 
     return intrinsic(tile)
 
 
-def _codegen(rows: int, vectors: int, vector_bytes: int):
+def _lanewise_of(rows: int, vectors: int, vector_bytes: int = WIDE_BYTES):
+    """The intrinsic for lanewise tiles: out[out_base + p * out_step + v * L] receives row p."""
+
+    def tile(
+        typingctx, out, out_base, out_step, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base
+    ):
+        arguments = (out, out_base, out_step, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
+        return types.void(*arguments), _codegen(rows, vectors, vector_bytes, lanewise=True)
+
+    return intrinsic(tile)
+
+
+def _codegen(rows: int, vectors: int, vector_bytes: int, lanewise: bool):
 
     def codegen(context, builder, sig, args):
-        acc_a, x_a, bases_a, x_outer_a, w_outer_a, n_outer_a, n_inner_a, x_step_a, w_a, w_step_a, w_base_a = args
+        if lanewise:
+            acc_a, out_base_a, out_step_a, *args = args
+        else:
+            (acc_a, *args), out_base_a, out_step_a = args, None, None
+        x_a, bases_a, x_outer_a, w_outer_a, n_outer_a, n_inner_a, x_step_a, w_a, w_step_a, w_base_a = args
+        first = 3 if lanewise else 1  # the position of x in the signature
         element = context.get_data_type(sig.args[0].dtype)
         width = vector_bytes // context.get_abi_sizeof(element)
         vector = ir.VectorType(element, width)
@@ -85,8 +104,15 @@ def _codegen(rows: int, vectors: int, vector_bytes: int):
         def data(position, value):
             return cgutils.create_struct_proxy(sig.args[position])(context, builder, value=value).data
 
-        acc_p, x_p, w_p = data(0, acc_a), data(1, x_a), data(8, w_a)
-        bases_p, x_outer_p, w_outer_p = data(2, bases_a), data(3, x_outer_a), data(4, w_outer_a)
+        acc_p, x_p, w_p = data(0, acc_a), data(first, x_a), data(first + 7, w_a)
+        bases_p, x_outer_p, w_outer_p = data(first + 1, bases_a), data(first + 2, x_outer_a), data(first + 3, w_outer_a)
+
+        def vector_at(pointer, index):
+            return builder.load(builder.bitcast(builder.gep(pointer, [index]), vector.as_pointer()), align=1)
+
+        def lanes_from(index, v):
+            return builder.add(index, ir.Constant(i64, v * width))
+
         zero = ir.Constant(vector, None)
         sums = [[cgutils.alloca_once_value(builder, zero) for _ in range(vectors)] for _ in range(rows)]
         row_bases = [builder.load(builder.gep(bases_p, [ir.Constant(i64, p)])) for p in range(rows)]
@@ -97,21 +123,27 @@ def _codegen(rows: int, vectors: int, vector_bytes: int):
             w_offset = builder.add(w_base_a, builder.load(builder.gep(w_outer_p, [outer.index])))
             with cgutils.for_range(builder, n_inner_a) as inner:
                 w_at = builder.add(w_offset, builder.mul(inner.index, w_step_a))
-                weights = [
-                    builder.load(builder.bitcast(builder.gep(w_p, [w_at]), vector.as_pointer()), align=1)
-                    for w_at in (builder.add(w_at, ir.Constant(i64, v * width)) for v in range(vectors))
-                ]
+                weights = [vector_at(w_p, lanes_from(w_at, v)) for v in range(vectors)]
                 x_at = builder.add(x_offset, builder.mul(inner.index, x_step_a))
                 for p in range(rows):
-                    value = builder.load(builder.gep(x_p, [builder.add(row_bases[p], x_at)]))
-                    spread = builder.shuffle_vector(
-                        builder.insert_element(undefined, value, ir.Constant(i32, 0)), undefined, broadcast
-                    )
+                    at = builder.add(row_bases[p], x_at)
+                    if lanewise:  # x[at + v*L : + L] times the weights, lane by lane
+                        values = [vector_at(x_p, lanes_from(at, v)) for v in range(vectors)]
+                    else:  # x[at] broadcast to every lane
+                        value = builder.load(builder.gep(x_p, [at]))
+                        spread = builder.shuffle_vector(
+                            builder.insert_element(undefined, value, ir.Constant(i32, 0)), undefined, broadcast
+                        )
+                        values = [spread] * vectors
                     for v in range(vectors):
-                        builder.store(builder.call(fma, [spread, weights[v], builder.load(sums[p][v])]), sums[p][v])
+                        builder.store(builder.call(fma, [values[v], weights[v], builder.load(sums[p][v])]), sums[p][v])
         for p in range(rows):
+            if lanewise:
+                start = builder.add(out_base_a, builder.mul(ir.Constant(i64, p), out_step_a))
+            else:
+                start = ir.Constant(i64, p * vectors * width)
             for v in range(vectors):
-                target = builder.gep(acc_p, [ir.Constant(i64, (p * vectors + v) * width)])
+                target = builder.gep(acc_p, [lanes_from(start, v)])
                 builder.store(builder.load(sums[p][v]), builder.bitcast(target, vector.as_pointer()), align=1)
         return context.get_dummy_value()
 
@@ -124,3 +156,8 @@ tile_one = _tile_of(1)  # one row: a border pixel, computed alone
 # each with DENSE_VECTORS vectors or (narrow) one
 dense_long, dense_short, dense_one = (_tile_of(rows, DENSE_VECTORS, WIDE_BYTES) for rows in (*DENSE_ROWS, 1))
 narrow_long, narrow_short, narrow_one = (_tile_of(rows, 1, WIDE_BYTES) for rows in (*DENSE_ROWS, 1))
+# depthwise (lanewise): rows x 2 wide vectors written to out[out_base + p * out_step :]; the long,
+# the short and the one-row forward tile, and the 3-tap kernel-gradient tile
+depthwise_long, depthwise_short, depthwise_one, depthwise_taps = (
+    _lanewise_of(rows, DEPTHWISE_VECTORS) for rows in (*DEPTHWISE_ROWS, 1, 3)
+)
