@@ -6,8 +6,9 @@ GEMM spends its time moving data; dense layers are matrix products, but im2col c
 input KxK times. These loops read the input rows in place. Rows of the output, (n, d, h),
 are shared among the threads. Four families:
 
-- `depthwise`: one channel per group each way. The channels are one contiguous vector axis;
-  each pass sums 3 kernel rows x 3 taps (or 1 x 3, or 1 tap) into the output row in cache.
+- `depthwise`: one channel per group each way, at least a block of channels (2 wide vectors).
+  Lanewise tiles (`simd.depthwise_*`) hold 12 output pixels x one block over every tap; the
+  kernel gradient tiles 3 taps x one block over each half of an output row.
 - `dense`: one group, float32 and float64. Wide register tiles (`simd.dense_*`) hold 14 or 8
   output pixels x two of the host's widest vectors of output channels over every (tap, input
   channel) term; each thread pads the input rows it reads in a small cache. The kernel
@@ -16,12 +17,14 @@ are shared among the threads. Four families:
   holds 8 output pixels x one vector of a group's output channels for the whole sum over
   taps and input channels; the kernel gradient tiles 8 input channels x one vector of output
   channels over a chunk of rows.
-- `general`: the plain loops, for the other dtypes.
+- `general`: the plain loops, for the other dtypes and depthwise layers of few channels.
 
 Every rank runs as 3-D: a 1-D or 2-D problem gets axes of size 1 in front (views, no copies).
-Rows outside the input are skipped. Along a row, padding is materialised only in `dense`'s
-row cache; the other families compute each kernel offset's valid range of output columns
-once. A negative padding (a crop) is the same arithmetic.
+Rows outside the input are skipped. Along a row, `dense` and `depthwise` read the input
+through a per-thread cache of rows padded with zeros and 64-byte aligned (`loops.row_cache`),
+so that every tile is full and no vector load splits a cache line; `grouped` and `general`
+compute each kernel offset's valid range of output columns instead. A negative padding (a
+crop) is the same arithmetic.
 
     forward:      y[n, o, g*Fg + f] = sum over t, ci of x[n, o*s + t*d - p, g*Cg + ci] * w[t, ci, g*Fg + f]
     kernel grad:  w'[t, ci, g*Fg + f] = sum over n, o of x[n, o*s + t*d - p, g*Cg + ci] * y'[n, o, g*Fg + f]
