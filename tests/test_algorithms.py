@@ -29,13 +29,17 @@ FAST = ("gemm", "winograd", "fft", "direct")
 
 
 @st.composite
-def problems(draw, algorithm: str | None = None, depthwise: bool = False, wide: bool = False, dense: bool = False):
+def problems(
+    draw, algorithm: str | None = None, depthwise: bool = False, wide: bool = False, dense: bool = False, packed=False
+):
     """A random engine call: geometry (crops included), groups, float64 operands. `depthwise`:
     one channel per group each way, with channel counts on both sides of a vector's width and of
     a block of channels (engine/direct/depthwise.py: 32 float32 or 16 float64 on AVX-512, half
     that on AVX2), and rows long enough for several tiles;
     `wide`: groups of up to 17 channels and rows long enough for several tiles of 8 columns;
-    `dense`: one group, wide rows, and output channels on both sides of a dense tile's lanes."""
+    `dense`: one group, wide rows, and output channels on both sides of a dense tile's lanes;
+    `packed`: groups whose output channels fill a wide vector 4, 2 or 1 at a time, or several
+    vectors each (engine/direct/grouped.py packed_forward), and a few that fit none of those."""
     if algorithm == "winograd":
         rank, kernel_sizes, strides, groups = 2, (3, 3), (1, 1), 1
     else:
@@ -50,12 +54,9 @@ def problems(draw, algorithm: str | None = None, depthwise: bool = False, wide: 
     dilation = tuple(draw(st.lists(st.integers(1, 3), min_size=rank, max_size=rank)))
     padding = tuple(draw(st.tuples(st.integers(-1, 3), st.integers(-1, 3))) for _ in range(rank))
     spans = [(k - 1) * d + 1 for k, d in zip(kernel_sizes, dilation)]
+    longest = 30 if wide or dense or depthwise or packed else 8  # columns past the kernel's span
     in_sizes = tuple(
-        draw(
-            st.integers(
-                max(1, span - p - q, 1 + max(-p, 0) + max(-q, 0)), span + (30 if wide or dense or depthwise else 8)
-            )
-        )
+        draw(st.integers(max(1, span - p - q, 1 + max(-p, 0) + max(-q, 0)), span + longest))
         for span, (p, q) in zip(spans, padding)
     )
     geometry = ConvGeometry(in_sizes, kernel_sizes, strides, dilation, padding)
@@ -68,6 +69,10 @@ def problems(draw, algorithm: str | None = None, depthwise: bool = False, wide: 
     if wide:
         per_group_in = draw(st.sampled_from([1, 3, 8, 9]))
         out_channels = groups * draw(st.sampled_from([1, 2, 5, 8, 9, 17]))
+    if packed:
+        groups = draw(st.sampled_from([2, 4, 8]))
+        per_group_in = draw(st.sampled_from([1, 3, 8]))
+        out_channels = groups * draw(st.sampled_from([1, 2, 3, 4, 8, 16, 32]))
     if dense:
         per_group_in = draw(st.sampled_from([1, 2, 5, 16]))
         out_channels = draw(st.sampled_from([1, 7, 16, 32, 33, 64, 70]))
@@ -169,6 +174,20 @@ def test_direct_grouped_tiles_equal_shift_add_on_every_face(dtype):
 
     @settings(max_examples=50)
     @given(problem=problems("direct", wide=True))
+    def check(problem):
+        _forced_equals_shift_add("direct", problem, dtype)
+
+    check()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_direct_packed_groups_equal_shift_add_on_every_face(dtype):
+    """`direct` on groups packed into wide vectors (engine/direct/grouped.py packed_forward): 4,
+    2 or 1 groups per vector, several vectors per group, the blocked row cache with its
+    channel-major packs, kernel rows as one run of terms (no dilation) or one run per tap."""
+
+    @settings(max_examples=50)
+    @given(problem=problems("direct", packed=True))
     def check(problem):
         _forced_equals_shift_add("direct", problem, dtype)
 

@@ -42,7 +42,7 @@ import numpy as np
 
 from ...arithmetic import ConvGeometry
 from . import dense, depthwise, general, grouped
-from .simd import dense_lanes, lanes
+from .simd import PACKED_SPREADS, WIDE_BYTES, dense_lanes, lanes
 
 
 def _as_3d(array: np.ndarray, rank: int, lead: int) -> np.ndarray:
@@ -100,6 +100,26 @@ def _pack(kernel: np.ndarray, groups: int, width: int) -> np.ndarray:
     return np.ascontiguousarray(padded).reshape(groups, blocks, -1)
 
 
+def _spread(dtype: np.dtype, groups: int, per_group_out: int) -> int | None:
+    """Groups per wide vector in `grouped.packed_forward` (1 where a group fills whole vectors),
+    or None where its channels do not tile the vectors."""
+    width = WIDE_BYTES // dtype.itemsize
+    if per_group_out % width == 0:
+        return 1
+    spread = width // per_group_out
+    if width % per_group_out == 0 and spread in PACKED_SPREADS and groups % spread == 0:
+        return spread
+    return None
+
+
+def _pack_units(kernel: np.ndarray, spread: int, width: int) -> np.ndarray:
+    """(*K, Cg, C_out) -> (C_out / L, T * Cg * L): per unit u of L output channels, its weights
+    tap-major, then input channel, lane f*S + g holding output channel u*L + g*(L/S) + f."""
+    *_, per_group_in, out_channels = kernel.shape
+    units = kernel.reshape(-1, per_group_in, out_channels // width, spread, width // spread)
+    return np.ascontiguousarray(units.transpose(2, 0, 1, 4, 3)).reshape(out_channels // width, -1)
+
+
 def _lane_padded(grad: np.ndarray, groups: int, width: int) -> np.ndarray:
     """(..., C_out) -> (..., G * FB * L): each group's channels zero-padded to whole blocks of lanes."""
     per_group_out = grad.shape[-1] // groups
@@ -129,6 +149,17 @@ def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int)
         chunks = max(1, min(_rows(x, geometry), numba.get_num_threads()))
         tile_rows = dense.tile_rows(geometry.out_sizes[-1])
         dense.forward(x3, packed, _as_3d(out, rank, 1), sizes, *params, tile_rows, chunks, _span(geometry))
+    elif family == "grouped" and _spread(dtype, groups, kernel.shape[-1] // groups) is not None:
+        out = np.empty(shape, dtype)  # every entry written
+        spread = _spread(dtype, groups, kernel.shape[-1] // groups)
+        packed = _pack_units(kernel3, spread, WIDE_BYTES // dtype.itemsize)
+        sizes = np.array(kernel3.shape[:3], np.int64)
+        chunks = max(1, min(_rows(x, geometry), numba.get_num_threads()))
+        tile_rows = dense.tile_rows(geometry.out_sizes[-1])
+        per_group_in = kernel.shape[-2]
+        grouped.packed_forward(
+            x3, packed, _as_3d(out, rank, 1), sizes, *params, per_group_in, spread, tile_rows, chunks, _span(geometry)
+        )
     elif family == "grouped":
         out = np.empty(shape, dtype)  # every entry written
         packed = _pack(kernel3, groups, lanes(dtype.itemsize))

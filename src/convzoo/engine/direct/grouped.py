@@ -5,8 +5,12 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .loops import JIT, column_range, tap_rows, valid_rows
-from .simd import ROWS, VECTOR_BYTES, tile, tile_one
+from .loops import JIT, column_range, fetch_rows, row_cache, tap_rows, valid_rows
+from .simd import DENSE_ROWS, PACKED_SPREADS, ROWS, VECTOR_BYTES, packed_tiles, tile, tile_one
+
+LONG, SHORT = DENSE_ROWS  # the rows of simd.packed_tiles, and 1
+(_S1_LONG, _S1_SHORT, _S1_ONE), (_S2_LONG, _S2_SHORT, _S2_ONE), (_S4_LONG, _S4_SHORT, _S4_ONE) = packed_tiles
+assert PACKED_SPREADS == (1, 2, 4)
 
 
 @numba.njit(parallel=True, **JIT)
@@ -131,3 +135,117 @@ def kernel_grad(x, grad, partial, strides, dilation, pads, per_group_out):
                                 for p in range(min(ROWS, per_group_in - ci)):
                                     for lane in range(min(width, per_group_out - block * width)):
                                         sums[td, th, tw, ci + p, target + lane] += acc[p, lane]
+
+
+@numba.njit(inline="always", **JIT)
+def _packed_tile(
+    spread, rows, out, out_base, out_step, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base
+):
+    # the tile of `rows` rows reading `spread` values per term (simd.packed_tiles)
+    args = (out, out_base, out_step, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
+    if spread == 1:
+        if rows == LONG:
+            _S1_LONG(*args)
+        elif rows == SHORT:
+            _S1_SHORT(*args)
+        else:
+            _S1_ONE(*args)
+    elif spread == 2:
+        if rows == LONG:
+            _S2_LONG(*args)
+        elif rows == SHORT:
+            _S2_SHORT(*args)
+        else:
+            _S2_ONE(*args)
+    elif rows == LONG:
+        _S4_LONG(*args)
+    elif rows == SHORT:
+        _S4_SHORT(*args)
+    else:
+        _S4_ONE(*args)
+
+
+@numba.njit(parallel=True, **JIT)
+def packed_forward(
+    x, packed, out, kernel_sizes, strides, dilation, pads, per_group_in, spread, rows_per_tile, chunks, span
+):
+    # x (N, D, H, W, C_in); packed (U, T * Cg * L): one unit per wide vector of output channels
+    # (u*L to u*L + L), holding `spread` (S) groups of L/S channels or a block of one group, its
+    # weights tap-major, then input channel, lane f*S + g for group g's channel f; out (N, OD,
+    # OH, OW, C_out), every entry written. The row cache stores each pack of S groups as a
+    # block of columns, each column input-channel-major, so that a term reads S consecutive
+    # values (simd: `spread`) and a tile's reads stay within its block (a channels-last row
+    # would put the tile's columns C values apart, a stride that maps them onto few cache sets).
+    n_batch, in_d, in_h, in_w, in_channels = x.shape
+    _, out_d, out_h, out_w, out_channels = out.shape
+    units, unit_size = packed.shape
+    k_d, k_h, k_w = kernel_sizes[0], kernel_sizes[1], kernel_sizes[2]
+    width = unit_size // (k_d * k_h * k_w * per_group_in)
+    per_group_out = width // spread if spread > 1 else out_channels // (in_channels // per_group_in)
+    x_flat, w_flat, out_flat = x.reshape(x.size), packed.reshape(packed.size), out.reshape(out.size)
+    jobs = n_batch * out_d * out_h
+    for chunk in numba.prange(chunks):
+        cache, cached_row, last_used = row_cache(2 * k_d * k_h, span, x)
+        cached, length = cache.reshape(cache.size), cache.shape[1]
+        columns, pack = length // in_channels, spread * per_group_in
+        rows = np.empty(k_d * k_h, np.int64)
+        kernel_rows = np.empty(k_d * k_h, np.int64)
+        slot_of = np.empty(k_d * k_h, np.int64)
+        x_outer = np.empty(k_d * k_h * k_w, np.int64)  # per valid tap: its offset in the cache, its weights
+        w_outer = np.empty(k_d * k_h * k_w, np.int64)
+        bases = np.empty(LONG, np.int64)
+        for job in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks):
+            n, rest = job // (out_d * out_h), job % (out_d * out_h)
+            od, oh = rest // out_h, rest % out_h
+            valid = valid_rows(n, od, oh, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
+            fetch_rows(
+                x_flat,
+                rows,
+                valid,
+                in_w,
+                in_channels,
+                pads[2],
+                cache,
+                cached_row,
+                last_used,
+                slot_of,
+                job + 1,
+                spread,
+                per_group_in,
+            )
+            # terms: per valid tap (outer) its input channels (inner); without dilation a kernel
+            # row's taps and channels are one run in the block (tap tw, channel ci at
+            # (tw * Cg + ci) * S), so the outer loop is the kernel rows and the inner one longer
+            outer, inner = 0, per_group_in if dilation[2] > 1 else k_w * per_group_in
+            for i in range(valid):
+                for tw in range(k_w if dilation[2] > 1 else 1):
+                    x_outer[outer] = slot_of[i] * length + tw * dilation[2] * pack
+                    w_outer[outer] = (kernel_rows[i] * k_w + tw) * per_group_in * width
+                    outer += 1
+            out_row = job * out_w * out_channels
+            for unit in range(units):
+                block = (unit * width // per_group_out // spread) * columns * pack  # its pack's block
+                ow = 0
+                while ow < out_w:
+                    start = min(ow, out_w - rows_per_tile)
+                    for p in range(rows_per_tile):
+                        bases[p] = (start + p) * strides[2] * pack + block
+                    at = out_row + start * out_channels + unit * width
+                    _packed_tile(
+                        spread,
+                        rows_per_tile,
+                        out_flat,
+                        at,
+                        out_channels,
+                        cached,
+                        bases,
+                        x_outer,
+                        w_outer,
+                        outer,
+                        inner,
+                        spread,
+                        w_flat,
+                        width,
+                        unit * unit_size,
+                    )
+                    ow = start + rows_per_tile

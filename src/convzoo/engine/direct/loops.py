@@ -73,12 +73,36 @@ def row_cache(slots, span, x):
 
 
 @numba.njit(inline="always", **JIT)
-def fetch_rows(x_flat, rows, valid, in_w, channels, pad, cache, cached_row, last_used, slot_of, stamp):
+def _copy_columns(slot, source, at, channels, spread, per_group):
+    # source: whole columns of `channels` values, into slot from column `at`: as they are
+    # (spread 0), or blocked for grouped.packed_forward: the slot holds one block per pack of
+    # `spread` groups of `per_group` channels, slot.size // channels columns each, every column
+    # input-channel-major ((g, ci) -> (ci, g)), so that a pack's columns are contiguous
+    if spread == 0:
+        slot[at * channels : at * channels + source.size] = source
+        return
+    pack = spread * per_group
+    columns = slot.size // channels
+    for k in range(channels // pack):
+        block = slot[k * columns * pack : (k + 1) * columns * pack]
+        for column in range(source.size // channels):
+            packed = block[(at + column) * pack : (at + column + 1) * pack]
+            for g in range(spread):
+                start = column * channels + k * pack + g * per_group
+                group = source[start : start + per_group]
+                for ci in range(per_group):
+                    packed[ci * spread + g] = group[ci]
+
+
+@numba.njit(inline="always", **JIT)
+def fetch_rows(
+    x_flat, rows, valid, in_w, channels, pad, cache, cached_row, last_used, slot_of, stamp, spread=0, per_group=1
+):
     # make the input rows rows[:valid] (flat row indices) resident: slot_of[i] receives the slot
-    # of rows[i]. A slot's column b holds input column b - pad; columns no input column lands on
-    # were zero-filled once and are never written. Rows already cached keep their slots; the
-    # others take the least recently used slots that this call does not need (`stamp` increases
-    # from call to call).
+    # of rows[i]. A slot's column b holds input column b - pad (blocked by packs of `spread`
+    # groups where spread > 0, see _copy_columns); columns no input column lands on were zero-filled once
+    # and are never written. Rows already cached keep their slots; the others take the least
+    # recently used slots that this call does not need (`stamp` increases from call to call).
     slots, length = cache.shape
     first, stop = max(0, -pad), min(in_w, length // channels - pad)
     for i in range(valid):
@@ -96,6 +120,5 @@ def fetch_rows(x_flat, rows, valid, in_w, channels, pad, cache, cached_row, last
                 victim = s
         slot_of[i], cached_row[victim], last_used[victim] = victim, rows[i], stamp
         source = rows[i] * in_w * channels
-        cache[victim, (first + pad) * channels : (stop + pad) * channels] = x_flat[
-            source + first * channels : source + stop * channels
-        ]
+        block = x_flat[source + first * channels : source + stop * channels]
+        _copy_columns(cache[victim], block, first + pad, channels, spread, per_group)

@@ -11,7 +11,7 @@ micro-kernel, emitted as IR by a numba intrinsic and inlined where it is called:
                 x[bases[p] + x_outer[i] + j * x_step]  *  w[w_base + w_outer[i] + j * w_step : + L]
 
 for p < rows (output pixels, or input channels for the kernel gradient) and L lanes: `vectors`
-vectors of `vector_bytes` each. A lanewise tile (`_lanewise_of`, for depthwise layers) loads
+vectors of `vector_bytes` each. A lanewise tile (`_to_out_of`, for depthwise layers) loads
 x[... : + L] as vectors instead of broadcasting one value, multiplies lane by lane, and stores
 row p at out[out_base + p * out_step :] instead of acc[p].
 
@@ -53,6 +53,7 @@ def _wide_bytes() -> int:
 WIDE_BYTES = _wide_bytes()
 DENSE_VECTORS = 2  # weight vectors per term in a dense tile
 DENSE_ROWS = (14, 8) if WIDE_BYTES == 64 else (6, 4)  # the long and the short dense tile
+PACKED_SPREADS = (1, 2, 4)  # groups per vector in grouped.packed_forward
 DEPTHWISE_VECTORS = 2  # channel vectors per depthwise tile
 DEPTHWISE_ROWS = (12, 4) if WIDE_BYTES == 64 else (6, 2)  # 24 + 2 of 32 registers; AVX2: 12 + 2 of 16
 
@@ -73,32 +74,34 @@ def _tile_of(rows: int, vectors: int = 1, vector_bytes: int = VECTOR_BYTES):
 
     def tile(typingctx, acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base):
         signature = types.void(acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
-        return signature, _codegen(rows, vectors, vector_bytes, lanewise=False)
+        return signature, _codegen(rows, vectors, vector_bytes, spread=1, to_out=False)
 
     return intrinsic(tile)
 
 
-def _lanewise_of(rows: int, vectors: int, vector_bytes: int = WIDE_BYTES):
-    """The intrinsic for lanewise tiles: out[out_base + p * out_step + v * L] receives row p."""
+def _to_out_of(rows: int, vectors: int, spread: int | None, vector_bytes: int = WIDE_BYTES):
+    """The intrinsic for tiles that store row p at out[out_base + p * out_step :] and read
+    `spread` consecutive values of x per term and vector: None is a whole vector (lanewise, for
+    depthwise layers); S repeats S values across the vector (S packed groups, `grouped.py`)."""
 
     def tile(
         typingctx, out, out_base, out_step, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base
     ):
         arguments = (out, out_base, out_step, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
-        return types.void(*arguments), _codegen(rows, vectors, vector_bytes, lanewise=True)
+        return types.void(*arguments), _codegen(rows, vectors, vector_bytes, spread, to_out=True)
 
     return intrinsic(tile)
 
 
-def _codegen(rows: int, vectors: int, vector_bytes: int, lanewise: bool):
+def _codegen(rows: int, vectors: int, vector_bytes: int, spread: int | None, to_out: bool):
 
     def codegen(context, builder, sig, args):
-        if lanewise:
+        if to_out:
             acc_a, out_base_a, out_step_a, *args = args
         else:
             (acc_a, *args), out_base_a, out_step_a = args, None, None
         x_a, bases_a, x_outer_a, w_outer_a, n_outer_a, n_inner_a, x_step_a, w_a, w_step_a, w_base_a = args
-        first = 3 if lanewise else 1  # the position of x in the signature
+        first = 3 if to_out else 1  # the position of x in the signature
         element = context.get_data_type(sig.args[0].dtype)
         width = vector_bytes // context.get_abi_sizeof(element)
         vector = ir.VectorType(element, width)
@@ -114,16 +117,25 @@ def _codegen(rows: int, vectors: int, vector_bytes: int, lanewise: bool):
         acc_p, x_p, w_p = data(0, acc_a), data(first, x_a), data(first + 7, w_a)
         bases_p, x_outer_p, w_outer_p = data(first + 1, bases_a), data(first + 2, x_outer_a), data(first + 3, w_outer_a)
 
-        def vector_at(pointer, index):
-            return builder.load(builder.bitcast(builder.gep(pointer, [index]), vector.as_pointer()), align=1)
+        def vector_at(pointer, index, kind=vector):
+            return builder.load(builder.bitcast(builder.gep(pointer, [index]), kind.as_pointer()), align=1)
 
         def lanes_from(index, v):
             return builder.add(index, ir.Constant(i64, v * width))
 
+        def mask(lanes):
+            return ir.Constant(ir.VectorType(i32, width), lanes)
+
+        # x read per term and vector: x[at] in every lane (spread 1), x[at + v*L : + L] (None), or
+        # x[at + v*S : + S] repeated (spread S): lane f*S + g holds x[at + g]
+        reads = width if spread is None else spread  # values of x per term and vector
+        piece = vector if reads in (1, width) else ir.VectorType(element, reads)
+        repeat = mask([lane % reads for lane in range(width)])
+        # ... so on the way out, lane g*(L/reads) + f takes lane f*reads + g: the natural order
+        natural = mask([(lane % (width // reads)) * reads + lane // (width // reads) for lane in range(width)])
         zero = ir.Constant(vector, None)
         sums = [[cgutils.alloca_once_value(builder, zero) for _ in range(vectors)] for _ in range(rows)]
         row_bases = [builder.load(builder.gep(bases_p, [ir.Constant(i64, p)])) for p in range(rows)]
-        broadcast = ir.Constant(ir.VectorType(i32, width), [0] * width)
         undefined = ir.Constant(vector, ir.Undefined)
         with cgutils.for_range(builder, n_outer_a) as outer:
             x_offset = builder.load(builder.gep(x_outer_p, [outer.index]))
@@ -134,24 +146,30 @@ def _codegen(rows: int, vectors: int, vector_bytes: int, lanewise: bool):
                 x_at = builder.add(x_offset, builder.mul(inner.index, x_step_a))
                 for p in range(rows):
                     at = builder.add(row_bases[p], x_at)
-                    if lanewise:  # x[at + v*L : + L] times the weights, lane by lane
-                        values = [vector_at(x_p, lanes_from(at, v)) for v in range(vectors)]
-                    else:  # x[at] broadcast to every lane
+                    if reads == 1:  # one value to every lane, shared by the vectors
                         value = builder.load(builder.gep(x_p, [at]))
-                        spread = builder.shuffle_vector(
-                            builder.insert_element(undefined, value, ir.Constant(i32, 0)), undefined, broadcast
-                        )
-                        values = [spread] * vectors
+                        one = builder.insert_element(undefined, value, ir.Constant(i32, 0))
+                        values = [builder.shuffle_vector(one, undefined, mask([0] * width))] * vectors
+                    elif reads == width:
+                        values = [vector_at(x_p, lanes_from(at, v)) for v in range(vectors)]
+                    else:
+                        values = []
+                        for v in range(vectors):
+                            part = vector_at(x_p, builder.add(at, ir.Constant(i64, v * reads)), piece)
+                            values.append(builder.shuffle_vector(part, ir.Constant(piece, ir.Undefined), repeat))
                     for v in range(vectors):
                         builder.store(builder.call(fma, [values[v], weights[v], builder.load(sums[p][v])]), sums[p][v])
         for p in range(rows):
-            if lanewise:
+            if to_out:
                 start = builder.add(out_base_a, builder.mul(ir.Constant(i64, p), out_step_a))
             else:
                 start = ir.Constant(i64, p * vectors * width)
             for v in range(vectors):
+                total = builder.load(sums[p][v])
+                if 1 < reads < width:
+                    total = builder.shuffle_vector(total, undefined, natural)
                 target = builder.gep(acc_p, [lanes_from(start, v)])
-                builder.store(builder.load(sums[p][v]), builder.bitcast(target, vector.as_pointer()), align=1)
+                builder.store(total, builder.bitcast(target, vector.as_pointer()), align=1)
         return context.get_dummy_value()
 
     return codegen
@@ -165,6 +183,9 @@ dense_long, dense_short, dense_one = (_tile_of(rows, DENSE_VECTORS, WIDE_BYTES) 
 narrow_long, narrow_short, narrow_one = (_tile_of(rows, 1, WIDE_BYTES) for rows in (*DENSE_ROWS, 1))
 # depthwise (lanewise): rows x 2 wide vectors written to out[out_base + p * out_step :]; the long,
 # the short and the one-row forward tile, and the 3-tap kernel-gradient tile
+# packed groups: rows x one wide vector of S groups (L / S output channels each), for S = 1, 2, 4
+# (`grouped.packed_forward`)
+packed_tiles = tuple(tuple(_to_out_of(rows, 1, spread) for rows in (*DENSE_ROWS, 1)) for spread in PACKED_SPREADS)
 depthwise_long, depthwise_short, depthwise_one, depthwise_taps = (
-    _lanewise_of(rows, DEPTHWISE_VECTORS) for rows in (*DEPTHWISE_ROWS, 1, 3)
+    _to_out_of(rows, DEPTHWISE_VECTORS, None) for rows in (*DEPTHWISE_ROWS, 1, 3)
 )
