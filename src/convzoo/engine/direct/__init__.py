@@ -185,6 +185,9 @@ def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, gr
         width = dense_lanes(dtype.itemsize, grad.shape[-1])
         padded = _as_3d(_lane_padded(grad, 1, width), rank, 1)
         dense.kernel_grad(x3, padded, partial, *_params(geometry), dense.tile_rows(x.shape[-1]), width)
+    elif family == "grouped" and _spread(dtype, groups, grad.shape[-1] // groups) is not None:
+        spread = _spread(dtype, groups, grad.shape[-1] // groups)
+        grouped.packed_kernel_grad(x3, _as_3d(grad, rank, 1), partial, *_params(geometry), spread, _span(geometry))
     elif family == "grouped":
         padded = _as_3d(_lane_padded(grad, groups, lanes(dtype.itemsize)), rank, 1)
         grouped.kernel_grad(x3, padded, partial, *_params(geometry), grad.shape[-1] // groups)

@@ -5,11 +5,22 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .loops import JIT, column_range, fetch_rows, row_cache, tap_rows, valid_rows
-from .simd import DENSE_ROWS, PACKED_SPREADS, ROWS, VECTOR_BYTES, packed_tiles, tile, tile_one
+from .loops import JIT, column_range, copy_columns, fetch_rows, row_cache, tap_rows, valid_rows
+from .simd import (
+    DENSE_ROWS,
+    PACKED_SPREADS,
+    ROWS,
+    VECTOR_BYTES,
+    WIDE_BYTES,
+    packed_adding_tiles,
+    packed_tiles,
+    tile,
+    tile_one,
+)
 
 LONG, SHORT = DENSE_ROWS  # the rows of simd.packed_tiles, and 1
 (_S1_LONG, _S1_SHORT, _S1_ONE), (_S2_LONG, _S2_SHORT, _S2_ONE), (_S4_LONG, _S4_SHORT, _S4_ONE) = packed_tiles
+(_A1_LONG, _A1_SHORT, _A1_ONE), (_A2_LONG, _A2_SHORT, _A2_ONE), (_A4_LONG, _A4_SHORT, _A4_ONE) = packed_adding_tiles
 assert PACKED_SPREADS == (1, 2, 4)
 
 
@@ -138,6 +149,16 @@ def kernel_grad(x, grad, partial, strides, dilation, pads, per_group_out):
 
 
 @numba.njit(inline="always", **JIT)
+def _tile_rows(size):
+    # dense.tile_rows: the long or the short tile, whichever computes fewer rows in all, else one
+    if size < SHORT:
+        return 1
+    if size < LONG:
+        return SHORT
+    return LONG if -(-size // LONG) * LONG <= -(-size // SHORT) * SHORT else SHORT
+
+
+@numba.njit(inline="always", **JIT)
 def _packed_tile(
     spread, rows, out, out_base, out_step, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base
 ):
@@ -163,6 +184,34 @@ def _packed_tile(
         _S4_SHORT(*args)
     else:
         _S4_ONE(*args)
+
+
+@numba.njit(inline="always", **JIT)
+def _packed_adding_tile(
+    spread, rows, out, out_base, out_step, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base
+):
+    # the same, adding into out (simd.packed_adding_tiles)
+    args = (out, out_base, out_step, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
+    if spread == 1:
+        if rows == LONG:
+            _A1_LONG(*args)
+        elif rows == SHORT:
+            _A1_SHORT(*args)
+        else:
+            _A1_ONE(*args)
+    elif spread == 2:
+        if rows == LONG:
+            _A2_LONG(*args)
+        elif rows == SHORT:
+            _A2_SHORT(*args)
+        else:
+            _A2_ONE(*args)
+    elif rows == LONG:
+        _A4_LONG(*args)
+    elif rows == SHORT:
+        _A4_SHORT(*args)
+    else:
+        _A4_ONE(*args)
 
 
 @numba.njit(parallel=True, **JIT)
@@ -249,3 +298,90 @@ def packed_forward(
                         unit * unit_size,
                     )
                     ow = start + rows_per_tile
+
+
+@numba.njit(parallel=True, **JIT)
+def packed_kernel_grad(x, grad, partial, strides, dilation, pads, spread, span):
+    # x (N, D, H, W, C_in); grad (N, OD, OH, OW, C_out); partial (chunks, KD, KH, KW, Cg, C_out)
+    # zero-filled. Units of L output channels as in packed_forward; per output row, valid kernel
+    # row and unit, tiles of R terms (tap, input channel) x one vector, summed over the row's
+    # columns: each column broadcasts S input values per term and loads one vector of the output
+    # gradient, whose row is blocked like the input rows (so its lanes pair with the broadcast).
+    n_batch, in_d, in_h, in_w, in_channels = x.shape
+    chunks, k_d, k_h, k_w, per_group_in, out_channels = partial.shape
+    _, out_d, out_h, out_w, _ = grad.shape
+    width = WIDE_BYTES // x.itemsize
+    groups = in_channels // per_group_in
+    per_group_out = out_channels // groups
+    pack_out = spread * per_group_out if spread > 1 else per_group_out  # output channels per block of grad
+    terms = k_w * per_group_in
+    rows_per_tile = _tile_rows(terms)
+    x_flat, g_flat = x.reshape(x.size), grad.reshape(grad.size)
+    jobs = n_batch * out_d * out_h
+    for chunk in numba.prange(chunks):
+        sums = partial[chunk].reshape(k_d * k_h * terms * out_channels)  # (kernel row, tap * Cg + ci, C_out)
+        cache, cached_row, last_used = row_cache(2 * k_d * k_h, span, x)
+        cached, length = cache.reshape(cache.size), cache.shape[1]
+        columns, pack = length // in_channels, spread * per_group_in
+        g_row = np.empty(out_w * out_channels, x.dtype)
+        bases = np.empty(LONG, np.int64)
+        rows = np.empty(k_d * k_h, np.int64)
+        kernel_rows = np.empty(k_d * k_h, np.int64)
+        slot_of = np.empty(k_d * k_h, np.int64)
+        x_outer = np.empty(1, np.int64)
+        g_outer = np.zeros(1, np.int64)
+        for job in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks):
+            n, rest = job // (out_d * out_h), job % (out_d * out_h)
+            od, oh = rest // out_h, rest % out_h
+            valid = valid_rows(n, od, oh, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
+            if valid == 0:
+                continue
+            fetch_rows(
+                x_flat,
+                rows,
+                valid,
+                in_w,
+                in_channels,
+                pads[2],
+                cache,
+                cached_row,
+                last_used,
+                slot_of,
+                job + 1,
+                spread,
+                per_group_in,
+            )
+            source = g_flat[job * out_w * out_channels : (job + 1) * out_w * out_channels]
+            copy_columns(g_row, source, 0, out_channels, spread, per_group_out)
+            for i in range(valid):
+                x_outer[0] = slot_of[i] * length
+                for unit in range(out_channels // width):
+                    first = unit * width  # its first output channel
+                    block = (first // per_group_out // spread) * columns * pack  # its pack's input block
+                    g_at = (first // pack_out) * out_w * pack_out + first % pack_out
+                    r = 0
+                    while r < terms:  # tiles that add into the sums: no overlap, the rest one row at a time
+                        left = terms - r
+                        rows_here = rows_per_tile if left >= rows_per_tile else SHORT if left >= SHORT else 1
+                        for p in range(rows_here):
+                            tw, ci = (r + p) // per_group_in, (r + p) % per_group_in
+                            bases[p] = block + tw * dilation[2] * pack + ci * spread
+                        at = (kernel_rows[i] * terms + r) * out_channels + first
+                        _packed_adding_tile(
+                            spread,
+                            rows_here,
+                            sums,
+                            at,
+                            out_channels,
+                            cached,
+                            bases,
+                            x_outer,
+                            g_outer,
+                            1,
+                            out_w,
+                            strides[2] * pack,
+                            g_row,
+                            pack_out,
+                            g_at,
+                        )
+                        r += rows_here

@@ -73,7 +73,7 @@ def row_cache(slots, span, x):
 
 
 @numba.njit(inline="always", **JIT)
-def _copy_columns(slot, source, at, channels, spread, per_group):
+def copy_columns(slot, source, at, channels, spread, per_group):
     # source: whole columns of `channels` values, into slot from column `at`: as they are
     # (spread 0), or blocked for grouped.packed_forward: the slot holds one block per pack of
     # `spread` groups of `per_group` channels, slot.size // channels columns each, every column
@@ -100,7 +100,7 @@ def fetch_rows(
 ):
     # make the input rows rows[:valid] (flat row indices) resident: slot_of[i] receives the slot
     # of rows[i]. A slot's column b holds input column b - pad (blocked by packs of `spread`
-    # groups where spread > 0, see _copy_columns); columns no input column lands on were zero-filled once
+    # groups where spread > 0, see copy_columns); columns no input column lands on were zero-filled once
     # and are never written. Rows already cached keep their slots; the others take the least
     # recently used slots that this call does not need (`stamp` increases from call to call).
     slots, length = cache.shape
@@ -121,4 +121,4 @@ def fetch_rows(
         slot_of[i], cached_row[victim], last_used[victim] = victim, rows[i], stamp
         source = rows[i] * in_w * channels
         block = x_flat[source + first * channels : source + stop * channels]
-        _copy_columns(cache[victim], block, first + pad, channels, spread, per_group)
+        copy_columns(cache[victim], block, first + pad, channels, spread, per_group)

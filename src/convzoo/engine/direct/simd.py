@@ -79,21 +79,22 @@ def _tile_of(rows: int, vectors: int = 1, vector_bytes: int = VECTOR_BYTES):
     return intrinsic(tile)
 
 
-def _to_out_of(rows: int, vectors: int, spread: int | None, vector_bytes: int = WIDE_BYTES):
+def _to_out_of(rows: int, vectors: int, spread: int | None, vector_bytes: int = WIDE_BYTES, accumulate=False):
     """The intrinsic for tiles that store row p at out[out_base + p * out_step :] and read
     `spread` consecutive values of x per term and vector: None is a whole vector (lanewise, for
-    depthwise layers); S repeats S values across the vector (S packed groups, `grouped.py`)."""
+    depthwise layers); S repeats S values across the vector (S packed groups, `grouped.py`).
+    `accumulate`: add row p to what out holds there instead of overwriting it."""
 
     def tile(
         typingctx, out, out_base, out_step, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base
     ):
         arguments = (out, out_base, out_step, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
-        return types.void(*arguments), _codegen(rows, vectors, vector_bytes, spread, to_out=True)
+        return types.void(*arguments), _codegen(rows, vectors, vector_bytes, spread, True, accumulate)
 
     return intrinsic(tile)
 
 
-def _codegen(rows: int, vectors: int, vector_bytes: int, spread: int | None, to_out: bool):
+def _codegen(rows: int, vectors: int, vector_bytes: int, spread: int | None, to_out: bool, accumulate=False):
 
     def codegen(context, builder, sig, args):
         if to_out:
@@ -168,8 +169,10 @@ def _codegen(rows: int, vectors: int, vector_bytes: int, spread: int | None, to_
                 total = builder.load(sums[p][v])
                 if 1 < reads < width:
                     total = builder.shuffle_vector(total, undefined, natural)
-                target = builder.gep(acc_p, [lanes_from(start, v)])
-                builder.store(total, builder.bitcast(target, vector.as_pointer()), align=1)
+                target = builder.bitcast(builder.gep(acc_p, [lanes_from(start, v)]), vector.as_pointer())
+                if accumulate:
+                    total = builder.fadd(builder.load(target, align=1), total)
+                builder.store(total, target, align=1)
         return context.get_dummy_value()
 
     return codegen
@@ -186,6 +189,9 @@ narrow_long, narrow_short, narrow_one = (_tile_of(rows, 1, WIDE_BYTES) for rows 
 # packed groups: rows x one wide vector of S groups (L / S output channels each), for S = 1, 2, 4
 # (`grouped.packed_forward`)
 packed_tiles = tuple(tuple(_to_out_of(rows, 1, spread) for rows in (*DENSE_ROWS, 1)) for spread in PACKED_SPREADS)
+packed_adding_tiles = tuple(  # the same, adding into out (the kernel gradient's partial sums)
+    tuple(_to_out_of(rows, 1, spread, accumulate=True) for rows in (*DENSE_ROWS, 1)) for spread in PACKED_SPREADS
+)
 depthwise_long, depthwise_short, depthwise_one, depthwise_taps = (
     _to_out_of(rows, DEPTHWISE_VECTORS, None) for rows in (*DEPTHWISE_ROWS, 1, 3)
 )
