@@ -35,6 +35,7 @@ from .simd import (
 )
 
 LONG, SHORT = DENSE_ROWS
+SWEEP = 4  # output rows a kernel-gradient tile sums over: their input and gradient rows stay in cache
 
 
 def tile_rows(size: int) -> int:
@@ -118,9 +119,11 @@ def forward(x, packed, out, kernel_sizes, strides, dilation, pads, rows_per_tile
 @numba.njit(parallel=True, **JIT)
 def kernel_grad(x, grad, partial, strides, dilation, pads, rows, width):
     # x (N, D, H, W, C); grad (N, OD, OH, OW, FB * L): the output gradient zero-padded to whole
-    # blocks of L = `width` lanes; partial (chunks, KD, KH, KW, C, F) zero-filled. Per chunk of output rows
-    # and kernel tap: tiles of R input channels x L output channels, summed over the chunk's rows
-    # (outer) and each row's columns that the tap keeps inside the input (inner) in registers.
+    # blocks of L = `width` lanes; partial (chunks, KD, KH, KW, C, F) zero-filled. Per run of SWEEP
+    # output rows of a chunk and kernel tap: tiles of R input channels x L output channels, summed
+    # over the run's rows (outer) and each row's columns that the tap keeps inside the input
+    # (inner) in registers. Longer runs keep the sums in registers longer but stream their rows
+    # from memory once per tile (measured: whole chunks took 15% longer on four dense layers).
     n_batch, _, _, in_w, channels = x.shape
     chunks, k_d, k_h, k_w, _, out_channels = partial.shape
     _, out_d, out_h, out_w, padded = grad.shape
@@ -131,28 +134,31 @@ def kernel_grad(x, grad, partial, strides, dilation, pads, rows, width):
         sums = partial[chunk]
         acc = np.zeros((LONG, width), x.dtype)
         bases = np.empty(LONG, np.int64)
-        begin, end = chunk * jobs // chunks, (chunk + 1) * jobs // chunks
-        x_rows = np.empty(end - begin, np.int64)  # the input row a tap reads for each output row
-        g_rows = np.empty(end - begin, np.int64)
-        for td in range(k_d):
-            for th in range(k_h):
-                count = tap_rows(begin, end, td, th, x.shape, grad.shape, strides, dilation, pads, x_rows, g_rows)
-                if count == 0:
-                    continue
-                for tw in range(k_w):
-                    offset = tw * dilation[2]
-                    first, stop = column_range(in_w, out_w, pads[2], offset, strides[2])
-                    if stop <= first:
+        x_rows = np.empty(SWEEP, np.int64)  # the input row a tap reads for each output row
+        g_rows = np.empty(SWEEP, np.int64)
+        for begin in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks, SWEEP):
+            end = min(begin + SWEEP, (chunk + 1) * jobs // chunks)
+            for td in range(k_d):
+                for th in range(k_h):
+                    count = tap_rows(begin, end, td, th, x.shape, grad.shape, strides, dilation, pads, x_rows, g_rows)
+                    if count == 0:
                         continue
-                    x_at = (first * strides[2] + offset - pads[2]) * channels
-                    x_step, columns = strides[2] * channels, stop - first
-                    for ci in range(0, channels, rows):
-                        for p in range(rows):  # past the last channel: repeat it, drop it below
-                            bases[p] = x_at + min(ci + p, channels - 1)
-                        for block in range(blocks):
-                            at = first * padded + block * width
-                            _tile(rows, acc, x_flat, bases, x_rows, g_rows, count, columns, x_step, g_flat, padded, at)
-                            target = block * width
-                            for p in range(min(rows, channels - ci)):
-                                for lane in range(min(width, out_channels - target)):
-                                    sums[td, th, tw, ci + p, target + lane] += acc[p, lane]
+                    for tw in range(k_w):
+                        offset = tw * dilation[2]
+                        first, stop = column_range(in_w, out_w, pads[2], offset, strides[2])
+                        if stop <= first:
+                            continue
+                        x_at = (first * strides[2] + offset - pads[2]) * channels
+                        x_step, columns = strides[2] * channels, stop - first
+                        for ci in range(0, channels, rows):
+                            for p in range(rows):  # past the last channel: repeat it, drop it below
+                                bases[p] = x_at + min(ci + p, channels - 1)
+                            for block in range(blocks):
+                                at = first * padded + block * width
+                                _tile(
+                                    rows, acc, x_flat, bases, x_rows, g_rows, count, columns, x_step, g_flat, padded, at
+                                )
+                                target = block * width
+                                for p in range(min(rows, channels - ci)):
+                                    for lane in range(min(width, out_channels - target)):
+                                        sums[td, th, tw, ci + p, target + lane] += acc[p, lane]
