@@ -28,13 +28,17 @@ from .simd import (
     WIDE_BYTES,
     dense_long,
     dense_one,
+    dense_out_tiles,
     dense_short,
     narrow_long,
     narrow_one,
+    narrow_out_tiles,
     narrow_short,
 )
 
 LONG, SHORT = DENSE_ROWS
+_DENSE_OUT_LONG, _DENSE_OUT_SHORT, _DENSE_OUT_ONE = dense_out_tiles
+_NARROW_OUT_LONG, _NARROW_OUT_SHORT, _NARROW_OUT_ONE = narrow_out_tiles
 SWEEP = 4  # output rows a kernel-gradient tile sums over: their input and gradient rows stay in cache
 
 
@@ -65,6 +69,27 @@ def _tile(rows, acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_
         dense_one(acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
 
 
+@numba.njit(inline="always", **JIT)
+def _tile_out(
+    rows, narrow, out, out_base, out_step, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base
+):
+    # the same sums, stored straight into out (simd.dense_out_tiles, simd.narrow_out_tiles)
+    args = (out, out_base, out_step, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
+    if narrow:
+        if rows == LONG:
+            _NARROW_OUT_LONG(*args)
+        elif rows == SHORT:
+            _NARROW_OUT_SHORT(*args)
+        else:
+            _NARROW_OUT_ONE(*args)
+    elif rows == LONG:
+        _DENSE_OUT_LONG(*args)
+    elif rows == SHORT:
+        _DENSE_OUT_SHORT(*args)
+    else:
+        _DENSE_OUT_ONE(*args)
+
+
 @numba.njit(parallel=True, **JIT)
 def forward(x, packed, out, kernel_sizes, strides, dilation, pads, rows_per_tile, chunks, span):
     # x (N, D, H, W, C); packed (FB, T * C * L): the kernel's output channels in FB blocks of L
@@ -75,7 +100,8 @@ def forward(x, packed, out, kernel_sizes, strides, dilation, pads, rows_per_tile
     blocks, block_size = packed.shape
     k_d, k_h, k_w = kernel_sizes[0], kernel_sizes[1], kernel_sizes[2]
     width = block_size // (k_d * k_h * k_w * channels)  # lanes per block
-    x_flat, w_flat = x.reshape(x.size), packed.reshape(packed.size)
+    x_flat, w_flat, out_flat = x.reshape(x.size), packed.reshape(packed.size), out.reshape(out.size)
+    whole, narrow = out_channels % width == 0, width * x.itemsize == WIDE_BYTES
     slots = 2 * k_d * k_h
     jobs = n_batch * out_d * out_h
     for chunk in numba.prange(chunks):
@@ -93,13 +119,17 @@ def forward(x, packed, out, kernel_sizes, strides, dilation, pads, rows_per_tile
             od, oh = rest // out_h, rest % out_h
             valid = valid_rows(n, od, oh, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
             fetch_rows(x_flat, rows, valid, in_w, channels, pads[2], cache, cached_row, last_used, slot_of, job + 1)
-            taps = 0
+            # terms: per valid tap (outer) its input channels (inner); without dilation a kernel
+            # row's taps and channels are one run in the cache and in the weights (tap tw,
+            # channel c at tw * C + c), so the outer loop is the kernel rows and the inner longer
+            outer, inner = 0, channels if dilation[2] > 1 else k_w * channels
             for i in range(valid):
-                for tw in range(k_w):
-                    x_outer[taps] = slot_of[i] * length + tw * dilation[2] * channels
-                    w_outer[taps] = (kernel_rows[i] * k_w + tw) * channels * width
-                    taps += 1
+                for tw in range(k_w if dilation[2] > 1 else 1):
+                    x_outer[outer] = slot_of[i] * length + tw * dilation[2] * channels
+                    w_outer[outer] = (kernel_rows[i] * k_w + tw) * channels * width
+                    outer += 1
             row = out[n, od, oh]
+            out_row = job * out_w * out_channels
             for block in range(blocks):
                 lanes = min(width, out_channels - block * width)
                 target = block * width
@@ -109,10 +139,32 @@ def forward(x, packed, out, kernel_sizes, strides, dilation, pads, rows_per_tile
                     for p in range(rows_per_tile):
                         bases[p] = (start + p) * strides[2] * channels
                     w_base = block * block_size
-                    _tile(rows_per_tile, acc, cached, bases, x_outer, w_outer, taps, channels, 1, w_flat, width, w_base)
-                    for p in range(rows_per_tile):
-                        for lane in range(lanes):
-                            row[start + p, target + lane] = acc[p, lane]
+                    if whole:  # every block full: the tile stores into out
+                        at = out_row + start * out_channels + target
+                        _tile_out(
+                            rows_per_tile,
+                            narrow,
+                            out_flat,
+                            at,
+                            out_channels,
+                            cached,
+                            bases,
+                            x_outer,
+                            w_outer,
+                            outer,
+                            inner,
+                            1,
+                            w_flat,
+                            width,
+                            w_base,
+                        )
+                    else:
+                        _tile(
+                            rows_per_tile, acc, cached, bases, x_outer, w_outer, outer, inner, 1, w_flat, width, w_base
+                        )
+                        for p in range(rows_per_tile):
+                            for lane in range(lanes):
+                                row[start + p, target + lane] = acc[p, lane]
                     ow = start + rows_per_tile
 
 

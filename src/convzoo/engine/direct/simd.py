@@ -184,6 +184,9 @@ tile_one = _tile_of(1)  # one row: a border pixel, computed alone
 # each with DENSE_VECTORS vectors or (narrow) one
 dense_long, dense_short, dense_one = (_tile_of(rows, DENSE_VECTORS, WIDE_BYTES) for rows in (*DENSE_ROWS, 1))
 narrow_long, narrow_short, narrow_one = (_tile_of(rows, 1, WIDE_BYTES) for rows in (*DENSE_ROWS, 1))
+# the same, storing row p at out[out_base + p * out_step :] (layers whose channels fill whole tiles)
+dense_out_tiles = tuple(_to_out_of(rows, DENSE_VECTORS, 1) for rows in (*DENSE_ROWS, 1))
+narrow_out_tiles = tuple(_to_out_of(rows, 1, 1) for rows in (*DENSE_ROWS, 1))
 # depthwise (lanewise): rows x 2 wide vectors written to out[out_base + p * out_step :]; the long,
 # the short and the one-row forward tile, and the 3-tap kernel-gradient tile
 # packed groups: rows x one wide vector of S groups (L / S output channels each), for S = 1, 2, 4
