@@ -349,7 +349,6 @@ def test_the_choice_follows_the_shapes():
     assert pick("kernel_grad", (64, 64), (11, 11), c_in=16, c_out=16) == big_kernel
     assert pick("conv", (56, 56), (3, 3), strides=(2, 2)) == "direct"
     assert pick("input_grad", (56, 56), (3, 3), strides=(2, 2)) == ("direct" if select.WIDE_HOST else "gemm")
-    assert pick("kernel_grad", (56, 56), (3, 3), strides=(2, 2)) == "gemm"
     assert pick("conv", (28, 28), (1, 1), c_in=256, c_out=128) == "gemm"  # one matrix product
     assert pick("kernel_grad", (28, 28), (1, 1), c_in=256, c_out=128) == "gemm"
     thin_pointwise = "direct" if select.WIDE_HOST else "gemm"  # 64 channels on one side

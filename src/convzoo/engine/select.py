@@ -16,8 +16,7 @@ such convolutions, one per phase of the input (`engine.phases`, no zeros inserte
 The choice, from the shapes and the host (measured in benchmarks/, docs/performance.md):
 - few channels per group (depthwise, most grouped layers): `direct`, which touches memory once;
 - a dense layer (one group) with more than one tap, on a host with AVX-512: `direct`'s wide
-  register tiles, for every face (a strided input gradient by phases) but the kernel gradient
-  of a strided layer (im2col + BLAS: 4.7 ms against 6.6 on std3x3_s2); there too, a 1x1 layer
+  register tiles, for every face (a strided input gradient by phases); there too, a 1x1 layer
   with 64 channels or fewer on one side (a thin matrix product: the BLAS's A^T B kernel
   gradient ran at 60% of its forward's rate, `direct` at 90%);
 - elsewhere (AVX2), a 2-D 3x3 stride-1 dense layer with 16 channels or more each way:
@@ -93,9 +92,8 @@ def choose(face: str, problem: Problem) -> str:
     taps = math.prod(geometry.kernel_sizes)
     stride_one_dense = all(s == 1 for s in geometry.strides) and problem.groups == 1 and geometry.rank <= 3
     dense = problem.groups == 1 and geometry.rank <= 3 and taps > 1
-    strided = any(s > 1 for s in geometry.strides)
     if dense and WIDE_HOST:
-        return "gemm" if face == "kernel_grad" and strided else "direct"
+        return "direct"
     thin_pointwise = taps == 1 and min(problem.in_channels, problem.out_channels) <= 64
     if WIDE_HOST and problem.groups == 1 and geometry.rank <= 3 and thin_pointwise:
         return "direct"
