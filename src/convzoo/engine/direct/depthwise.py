@@ -163,69 +163,30 @@ def kernel_grad(x, grad, partial, strides, dilation, pads, span):
                         for p in range(taps):  # tap t + p over each half: rows p and TAPS + p
                             bases[p] = (t + p) * dw * chans + lane
                             bases[TAPS + p] = bases[p] + half * sw * chans
-                        second = bases[TAPS:]
-                        if taps == TAPS:
-                            depthwise_taps(
+                        for h in range(2):  # the halves: columns [0, half) and [half, OW)
+                            begin, end = (0, half) if h == 0 else (half, out_w)
+                            rows_h, at = bases[h * TAPS :], h * TAPS * block
+                            g_at = lane + begin * chans
+                            n_inner, x_step = end - begin, sw * chans
+                            args = (
                                 acc_flat,
-                                0,
+                                at,
                                 block,
                                 cached,
-                                bases,
+                                rows_h,
                                 x_outer,
                                 g_outer,
                                 1,
-                                half,
-                                sw * chans,
+                                n_inner,
+                                x_step,
                                 g_flat,
                                 chans,
-                                lane,
+                                g_at,
                             )
-                            depthwise_taps(
-                                acc_flat,
-                                TAPS * block,
-                                block,
-                                cached,
-                                second,
-                                x_outer,
-                                g_outer,
-                                1,
-                                out_w - half,
-                                sw * chans,
-                                g_flat,
-                                chans,
-                                lane + half * chans,
-                            )
-                        else:
-                            depthwise_one(
-                                acc_flat,
-                                0,
-                                block,
-                                cached,
-                                bases,
-                                x_outer,
-                                g_outer,
-                                1,
-                                half,
-                                sw * chans,
-                                g_flat,
-                                chans,
-                                lane,
-                            )
-                            depthwise_one(
-                                acc_flat,
-                                TAPS * block,
-                                block,
-                                cached,
-                                second,
-                                x_outer,
-                                g_outer,
-                                1,
-                                out_w - half,
-                                sw * chans,
-                                g_flat,
-                                chans,
-                                lane + half * chans,
-                            )
+                            if taps == TAPS:
+                                depthwise_taps(*args)
+                            else:
+                                depthwise_one(*args)
                         for p in range(taps):
                             target = sums[kernel_rows[i], t + p]
                             for c in range(fresh, block):
