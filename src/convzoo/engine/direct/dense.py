@@ -101,6 +101,7 @@ def forward(x, packed, out, kernel_sizes, strides, dilation, pads, rows_per_tile
     k_d, k_h, k_w = kernel_sizes[0], kernel_sizes[1], kernel_sizes[2]
     width = block_size // (k_d * k_h * k_w * channels)  # lanes per block
     x_flat, w_flat, out_flat = x.reshape(x.size), packed.reshape(packed.size), out.reshape(out.size)
+    out_rows = out.reshape(n_batch * out_d * out_h, out_w, out_channels)
     whole, narrow = out_channels % width == 0, width * x.itemsize == WIDE_BYTES
     slots = 2 * k_d * k_h
     jobs = n_batch * out_d * out_h
@@ -115,9 +116,7 @@ def forward(x, packed, out, kernel_sizes, strides, dilation, pads, rows_per_tile
         acc = np.empty((LONG, width), x.dtype)
         bases = np.empty(LONG, np.int64)
         for job in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks):
-            n, rest = job // (out_d * out_h), job % (out_d * out_h)
-            od, oh = rest // out_h, rest % out_h
-            valid = valid_rows(n, od, oh, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
+            valid = valid_rows(job, out_d, out_h, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
             fetch_rows(x_flat, rows, valid, in_w, channels, pads[2], cache, cached_row, last_used, slot_of, job + 1)
             # terms: per valid tap (outer) its input channels (inner); without dilation a kernel
             # row's taps and channels are one run in the cache and in the weights (tap tw,
@@ -128,7 +127,7 @@ def forward(x, packed, out, kernel_sizes, strides, dilation, pads, rows_per_tile
                     x_outer[outer] = slot_of[i] * length + tw * dilation[2] * channels
                     w_outer[outer] = (kernel_rows[i] * k_w + tw) * channels * width
                     outer += 1
-            row = out[n, od, oh]
+            row = out_rows[job]
             out_row = job * out_w * out_channels
             for block in range(blocks):
                 lanes = min(width, out_channels - block * width)

@@ -84,9 +84,7 @@ def forward(x, w, out, strides, dilation, pads, chunks, span):
         w_outer = np.empty(k_d * k_h, np.int64)
         bases = np.empty(LONG, np.int64)
         for job in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks):
-            n, rest = job // (out_d * out_h), job % (out_d * out_h)
-            od, oh = rest // out_h, rest % out_h
-            count = valid_rows(n, od, oh, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
+            count = valid_rows(job, out_d, out_h, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
             fetch_rows(x_flat, rows, count, in_w, chans, pw, cache, cached_row, last_used, slot_of, job + 1)
             for i in range(count):
                 x_outer[i] = slot_of[i] * length
@@ -147,9 +145,7 @@ def kernel_grad(x, grad, partial, strides, dilation, pads, span):
         x_outer = np.empty(1, np.int64)
         g_outer = np.empty(1, np.int64)
         for job in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks):
-            n, rest = job // (out_d * out_h), job % (out_d * out_h)
-            od, oh = rest // out_h, rest % out_h
-            count = valid_rows(n, od, oh, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
+            count = valid_rows(job, out_d, out_h, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
             fetch_rows(x_flat, rows, count, in_w, chans, pw, cache, cached_row, last_used, slot_of, job + 1)
             g_outer[0] = job * out_w * chans
             for i in range(count):

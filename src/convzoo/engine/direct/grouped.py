@@ -37,15 +37,14 @@ def forward(x, packed, out, kernel_sizes, strides, dilation, pads, lo, hi):
     per_group_in, per_group_out = in_channels // groups, out_channels // groups
     width = VECTOR_BYTES // x.itemsize
     x_flat, w_flat = x.reshape(x.size), packed.reshape(packed.size)
+    out_rows = out.reshape(n_batch * out_d * out_h, out_w, out_channels)
     for job in numba.prange(n_batch * out_d * out_h):
-        n, rest = job // (out_d * out_h), job % (out_d * out_h)
-        od, oh = rest // out_h, rest % out_h
         x_outer = np.empty(k_d * k_h * k_w, np.int64)  # per valid tap: its input offset, its weight rows
         w_outer = np.empty(k_d * k_h * k_w, np.int64)
         columns = np.empty(k_d * k_h * k_w, np.int64)  # per valid tap: its input column at output column 0
         rows = np.empty(k_d * k_h, np.int64)
         kernel_rows = np.empty(k_d * k_h, np.int64)
-        valid = valid_rows(n, od, oh, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
+        valid = valid_rows(job, out_d, out_h, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
         taps = 0
         for i in range(valid):
             for tw in range(k_w):
@@ -57,7 +56,7 @@ def forward(x, packed, out, kernel_sizes, strides, dilation, pads, lo, hi):
         bases = np.empty(ROWS, np.int64)
         border_x = np.empty(k_d * k_h * k_w, np.int64)
         border_w = np.empty(k_d * k_h * k_w, np.int64)
-        row = out[n, od, oh]
+        row = out_rows[job]
         ow = 0
         while ow < out_w:
             if lo <= ow < hi and hi - lo >= ROWS:
@@ -244,9 +243,7 @@ def packed_forward(
         w_outer = np.empty(k_d * k_h * k_w, np.int64)
         bases = np.empty(LONG, np.int64)
         for job in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks):
-            n, rest = job // (out_d * out_h), job % (out_d * out_h)
-            od, oh = rest // out_h, rest % out_h
-            valid = valid_rows(n, od, oh, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
+            valid = valid_rows(job, out_d, out_h, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
             fetch_rows(
                 x_flat,
                 rows,
@@ -331,9 +328,7 @@ def packed_kernel_grad(x, grad, partial, strides, dilation, pads, spread, span):
         x_outer = np.empty(1, np.int64)
         g_outer = np.zeros(1, np.int64)
         for job in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks):
-            n, rest = job // (out_d * out_h), job % (out_d * out_h)
-            od, oh = rest // out_h, rest % out_h
-            valid = valid_rows(n, od, oh, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
+            valid = valid_rows(job, out_d, out_h, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
             if valid == 0:
                 continue
             fetch_rows(

@@ -22,7 +22,11 @@ def column_range(in_size, out_size, pad, offset, stride):
 
 
 @numba.njit(inline="always", **JIT)
-def valid_rows(n, od, oh, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows):
+def valid_rows(job, out_d, out_h, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows):
+    # for output row `job` (n, od, oh flattened): the flat input rows its kernel rows read
+    # inside the input, and those kernel rows (td * KH + th); returns how many
+    n, rest = job // (out_d * out_h), job % (out_d * out_h)
+    od, oh = rest // out_h, rest % out_h
     count = 0
     for td in range(k_d):
         i_d = od * strides[0] + td * dilation[0] - pads[0]
