@@ -4,27 +4,30 @@ Depthwise and grouped convolutions with few channels per group are not matrix pr
 any useful size (a depthwise 3x3 is 9 multiply-adds per output value), so lowering them to
 GEMM spends its time moving data; dense layers are matrix products, but im2col copies the
 input KxK times. These loops read the input rows in place. Rows of the output, (n, d, h),
-are shared among the threads. Four families:
+are shared among the threads. The families:
 
 - `depthwise`: one channel per group each way, at least a block of channels (2 wide vectors).
   Lanewise tiles (`simd.depthwise_*`) hold 12 output pixels x one block over every tap; the
   kernel gradient tiles 3 taps x one block over each half of an output row.
-- `dense`: one group, float32 and float64. Wide register tiles (`simd.dense_*`) hold 14 or 8
-  output pixels x two of the host's widest vectors of output channels over every (tap, input
-  channel) term; each thread pads the input rows it reads in a small cache. The kernel
-  gradient tiles input channels x output channels over a chunk of rows.
-- `grouped`: any other groups, float32 and float64. A register tile (`simd.tile`, LLVM IR)
-  holds 8 output pixels x one vector of a group's output channels for the whole sum over
-  taps and input channels; the kernel gradient tiles 8 input channels x one vector of output
-  channels over a chunk of rows.
-- `general`: the plain loops, for the other dtypes and depthwise layers of few channels.
+- `few_channels`: depthwise layers with fewer channels, in passes of 3 x 3 taps vectorised
+  along the channels into an output row in cache.
+- `dense`: one group. Wide register tiles (`simd.dense_*`) hold 14 or 8 output pixels x two
+  of the host's widest vectors of output channels over every (tap, input channel) term. The
+  kernel gradient tiles input channels x output channels over runs of 4 output rows.
+- `grouped`: other groups. Where a group's output channels pack into wide vectors (4, 2 or 1
+  groups per vector, or several vectors per group), `packed_forward` and `packed_kernel_grad`
+  tile 14 or 8 pixels (or (tap, input channel) terms) x one vector, each term reading the
+  input values of the vector's groups side by side; otherwise a 256-bit tile (`simd.tile`)
+  holds 8 output pixels x one vector of one group's output channels, and its kernel gradient
+  8 input channels x one vector of output channels over a chunk of rows.
+- `general`: the plain loops, for dtypes other than float32 and float64.
 
 Every rank runs as 3-D: a 1-D or 2-D problem gets axes of size 1 in front (views, no copies).
-Rows outside the input are skipped. Along a row, `dense` and `depthwise` read the input
-through a per-thread cache of rows padded with zeros and 64-byte aligned (`loops.row_cache`),
-so that every tile is full and no vector load splits a cache line; `grouped` and `general`
-compute each kernel offset's valid range of output columns instead. A negative padding (a
-crop) is the same arithmetic.
+Rows outside the input are skipped. Along a row, `dense`, `depthwise` and the packed groups
+read the input through a per-thread cache of rows padded with zeros and 64-byte aligned
+(`loops.row_cache`), so that every tile is full and no vector load splits a cache line; the
+others compute each kernel offset's valid range of output columns instead. A negative padding
+(a crop) is the same arithmetic.
 
     forward:      y[n, o, g*Fg + f] = sum over t, ci of x[n, o*s + t*d - p, g*Cg + ci] * w[t, ci, g*Fg + f]
     kernel grad:  w'[t, ci, g*Fg + f] = sum over n, o of x[n, o*s + t*d - p, g*Cg + ci] * y'[n, o, g*Fg + f]
@@ -41,7 +44,7 @@ import numba
 import numpy as np
 
 from ...arithmetic import ConvGeometry
-from . import dense, depthwise, general, grouped
+from . import dense, depthwise, few_channels, general, grouped
 from .simd import PACKED_SPREADS, WIDE_BYTES, dense_lanes, lanes
 
 
@@ -74,16 +77,16 @@ def _contiguous(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def _family(dtype: np.dtype, groups: int, in_channels: int, out_channels: int) -> str:
-    """Which loops compute a layer: the tiles for float32 and float64 (`dense` for one group,
+    """Which loops compute a layer: for float32 and float64 the tiles (`dense` for one group,
     `depthwise` for one channel per group each way with at least a block of channels, else
-    `grouped`), the `general` loops for other dtypes and for depthwise layers of few channels
-    (a tile would leave most of each vector, and a grouped tile most of its lanes, empty)."""
+    `grouped`) or, for depthwise layers of fewer channels, `few_channels` (a tile would leave
+    most of each vector empty); the `general` loops for other dtypes."""
     if dtype not in (np.float32, np.float64):
         return "general"
     if groups == 1:
         return "dense"
     if groups == in_channels == out_channels:
-        return "depthwise" if in_channels >= depthwise.block_lanes(dtype.itemsize) else "general"
+        return "depthwise" if in_channels >= depthwise.block_lanes(dtype.itemsize) else "few_channels"
     return "grouped"
 
 
@@ -138,7 +141,10 @@ def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int)
     x3, kernel3 = _as_3d(_contiguous(x, dtype), rank, 1), _as_3d(_contiguous(kernel, dtype), rank, 0)
     params = _params(geometry)
     family = _family(dtype, groups, x.shape[-1], kernel.shape[-1])
-    if family == "depthwise":
+    if family == "few_channels":
+        out = np.empty(shape, dtype)  # the kernel writes every entry
+        few_channels.forward(x3, kernel3, _as_3d(out, rank, 1), *params)
+    elif family == "depthwise":
         out = np.empty(shape, dtype)  # the kernel writes every entry
         chunks = max(1, min(_rows(x, geometry), 4 * numba.get_num_threads()))
         depthwise.forward(x3, kernel3, _as_3d(out, rank, 1), *params, chunks, _span(geometry))
@@ -179,7 +185,9 @@ def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, gr
     partial = np.zeros((chunks, *((1,) * (3 - rank)), *shape), dtype)
     x3, grad = _as_3d(_contiguous(x, dtype), rank, 1), _contiguous(grad, dtype)
     family = _family(dtype, groups, x.shape[-1], grad.shape[-1])
-    if family == "depthwise":
+    if family == "few_channels":
+        few_channels.kernel_grad(x3, _as_3d(grad, rank, 1), partial, *_params(geometry))
+    elif family == "depthwise":
         depthwise.kernel_grad(x3, _as_3d(grad, rank, 1), partial, *_params(geometry), _span(geometry))
     elif family == "dense":
         width = dense_lanes(dtype.itemsize, grad.shape[-1])
