@@ -351,9 +351,10 @@ def test_the_choice_follows_the_shapes():
     assert pick("input_grad", (56, 56), (3, 3), strides=(2, 2)) == ("direct" if select.WIDE_HOST else "gemm")
     assert pick("conv", (28, 28), (1, 1), c_in=256, c_out=128) == "gemm"  # one matrix product
     assert pick("kernel_grad", (28, 28), (1, 1), c_in=256, c_out=128) == "gemm"
-    thin_pointwise = "direct" if select.WIDE_HOST else "gemm"  # 64 channels on one side
+    thin_pointwise = "direct" if select.WIDE_HOST else "gemm"  # 64 channels on one side, long rows
     for face in select.FACES:
         assert pick(face, (56, 56), (1, 1), c_in=64, c_out=128) == thin_pointwise, face
+        assert pick(face, (14, 14), (1, 1), c_in=64, c_out=128) == "gemm", face
     assert pick("conv", (28, 28), (3, 3), groups=2, c_in=256, c_out=256) == "gemm"  # 128 x 128 per group
     assert pick("conv", (9, 9, 9, 9), (3, 3, 3, 3), groups=4, c_in=4, c_out=4) == "gemm"  # rank 4
 

@@ -17,8 +17,11 @@ The choice, from the shapes and the host (measured in benchmarks/, docs/performa
 - few channels per group (depthwise, most grouped layers): `direct`, which touches memory once;
 - a dense layer (one group) with more than one tap, on a host with AVX-512: `direct`'s wide
   register tiles, for every face (a strided input gradient by phases); there too, a 1x1 layer
-  with 64 channels or fewer on one side (a thin matrix product: the BLAS's A^T B kernel
-  gradient ran at 60% of its forward's rate, `direct` at 90%);
+  with 64 channels or fewer on one side and rows of 32 columns or more. That rule is about
+  hand-offs more than rates: alone, such a layer ran 0-11% faster in gemm (farm-bench, 2 x
+  112 x 112, 4 x 64 x 64, 8 x 56 x 56), but dw_separable's fwd+bwd, which alternates it with depthwise
+  layers in numba, ran 23% faster with it in `direct` (the BLAS's threads and numba's contend
+  at each hand-off on 2 cores); on shorter rows gemm won by 20-75% (28, 14 and 4 columns);
 - elsewhere (AVX2), a 2-D 3x3 stride-1 dense layer with 16 channels or more each way:
   `winograd`; a stride-1 dense layer with a kernel of 49 taps or more: `fft` (convolution and
   kernel gradient); any other dense convolution: `direct`;
@@ -94,7 +97,8 @@ def choose(face: str, problem: Problem) -> str:
     dense = problem.groups == 1 and geometry.rank <= 3 and taps > 1
     if dense and WIDE_HOST:
         return "direct"
-    thin_pointwise = taps == 1 and min(problem.in_channels, problem.out_channels) <= 64
+    thin = min(problem.in_channels, problem.out_channels) <= 64
+    thin_pointwise = taps == 1 and thin and geometry.out_sizes[-1] >= 32  # see the docstring
     if WIDE_HOST and problem.groups == 1 and geometry.rank <= 3 and thin_pointwise:
         return "direct"
     if face == "conv" and winograd.applies(geometry, problem.groups) is None:
