@@ -155,22 +155,30 @@ def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int)
         chunks = max(1, min(_rows(x, geometry), numba.get_num_threads()))
         tile_rows = dense.tile_rows(geometry.out_sizes[-1])
         dense.forward(x3, packed, _as_3d(out, rank, 1), sizes, *params, tile_rows, chunks, _span(geometry))
-    elif family == "grouped" and _spread(dtype, groups, kernel.shape[-1] // groups) is not None:
-        out = np.empty(shape, dtype)  # every entry written
-        spread = _spread(dtype, groups, kernel.shape[-1] // groups)
-        packed = _pack_units(kernel3, spread, WIDE_BYTES // dtype.itemsize)
-        sizes = np.array(kernel3.shape[:3], np.int64)
-        chunks = max(1, min(_rows(x, geometry), numba.get_num_threads()))
-        tile_rows = dense.tile_rows(geometry.out_sizes[-1])
-        per_group_in = kernel.shape[-2]
-        grouped.packed_forward(
-            x3, packed, _as_3d(out, rank, 1), sizes, *params, per_group_in, spread, tile_rows, chunks, _span(geometry)
-        )
     elif family == "grouped":
         out = np.empty(shape, dtype)  # every entry written
-        packed = _pack(kernel3, groups, lanes(dtype.itemsize))
         sizes = np.array(kernel3.shape[:3], np.int64)
-        grouped.forward(x3, packed, _as_3d(out, rank, 1), sizes, *params, *geometry.interior[-1])
+        spread = _spread(dtype, groups, kernel.shape[-1] // groups)
+        if spread is not None:  # groups packed into wide vectors
+            packed = _pack_units(kernel3, spread, WIDE_BYTES // dtype.itemsize)
+            chunks = max(1, min(_rows(x, geometry), numba.get_num_threads()))
+            tile_rows = dense.tile_rows(geometry.out_sizes[-1])
+            per_group_in = kernel.shape[-2]
+            grouped.packed_forward(
+                x3,
+                packed,
+                _as_3d(out, rank, 1),
+                sizes,
+                *params,
+                per_group_in,
+                spread,
+                tile_rows,
+                chunks,
+                _span(geometry),
+            )
+        else:
+            packed = _pack(kernel3, groups, lanes(dtype.itemsize))
+            grouped.forward(x3, packed, _as_3d(out, rank, 1), sizes, *params, *geometry.interior[-1])
     else:
         out = np.zeros(shape, dtype)
         general.forward(x3, kernel3, _as_3d(out, rank, 1), *params, groups)
@@ -193,12 +201,15 @@ def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, gr
         width = dense_lanes(dtype.itemsize, grad.shape[-1])
         padded = _as_3d(_lane_padded(grad, 1, width), rank, 1)
         dense.kernel_grad(x3, padded, partial, *_params(geometry), dense.tile_rows(x.shape[-1]), width)
-    elif family == "grouped" and _spread(dtype, groups, grad.shape[-1] // groups) is not None:
-        spread = _spread(dtype, groups, grad.shape[-1] // groups)
-        grouped.packed_kernel_grad(x3, _as_3d(grad, rank, 1), partial, *_params(geometry), spread, _span(geometry))
     elif family == "grouped":
-        padded = _as_3d(_lane_padded(grad, groups, lanes(dtype.itemsize)), rank, 1)
-        grouped.kernel_grad(x3, padded, partial, *_params(geometry), grad.shape[-1] // groups)
+        spread = _spread(dtype, groups, grad.shape[-1] // groups)
+        if spread is not None:  # groups packed into wide vectors
+            terms = geometry.kernel_sizes[-1] * (x.shape[-1] // groups)  # a kernel row's (tap, input channel)
+            grad3, tile_rows = _as_3d(grad, rank, 1), dense.tile_rows(terms)
+            grouped.packed_kernel_grad(x3, grad3, partial, *_params(geometry), spread, tile_rows, _span(geometry))
+        else:
+            padded = _as_3d(_lane_padded(grad, groups, lanes(dtype.itemsize)), rank, 1)
+            grouped.kernel_grad(x3, padded, partial, *_params(geometry), grad.shape[-1] // groups)
     else:
         general.kernel_grad(x3, _as_3d(grad, rank, 1), partial, *_params(geometry), groups)
     return partial.sum(axis=0).reshape(shape)

@@ -1,4 +1,11 @@
-"""Grouped convolutions (and depthwise ones with a multiplier) in register tiles (simd.py)."""
+"""Grouped convolutions (and depthwise ones with a multiplier) in register tiles (simd.py).
+
+Where a group's output channels pack into the host's wide vectors (S = 4, 2 or 1 groups per
+vector, or several vectors per group), `packed_forward` and `packed_kernel_grad` tile 14 or 8
+pixels (or (tap, input channel) terms) x one wide vector, each term reading the S groups'
+input values side by side from a row cache blocked by packs of groups. Other shapes take
+`forward` and `kernel_grad`: 8 pixels (or input channels) x one 256-bit vector of one group.
+"""
 
 from __future__ import annotations
 
@@ -148,16 +155,6 @@ def kernel_grad(x, grad, partial, strides, dilation, pads, per_group_out):
 
 
 @numba.njit(inline="always", **JIT)
-def _tile_rows(size):
-    # dense.tile_rows: the long or the short tile, whichever computes fewer rows in all, else one
-    if size < SHORT:
-        return 1
-    if size < LONG:
-        return SHORT
-    return LONG if -(-size // LONG) * LONG <= -(-size // SHORT) * SHORT else SHORT
-
-
-@numba.njit(inline="always", **JIT)
 def _packed_tile(
     spread, rows, out, out_base, out_step, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base
 ):
@@ -298,7 +295,7 @@ def packed_forward(
 
 
 @numba.njit(parallel=True, **JIT)
-def packed_kernel_grad(x, grad, partial, strides, dilation, pads, spread, span):
+def packed_kernel_grad(x, grad, partial, strides, dilation, pads, spread, rows_per_tile, span):
     # x (N, D, H, W, C_in); grad (N, OD, OH, OW, C_out); partial (chunks, KD, KH, KW, Cg, C_out)
     # zero-filled. Units of L output channels as in packed_forward; per output row, valid kernel
     # row and unit, tiles of R terms (tap, input channel) x one vector, summed over the row's
@@ -312,7 +309,6 @@ def packed_kernel_grad(x, grad, partial, strides, dilation, pads, spread, span):
     per_group_out = out_channels // groups
     pack_out = spread * per_group_out if spread > 1 else per_group_out  # output channels per block of grad
     terms = k_w * per_group_in
-    rows_per_tile = _tile_rows(terms)
     x_flat, g_flat = x.reshape(x.size), grad.reshape(grad.size)
     jobs = n_batch * out_d * out_h
     for chunk in numba.prange(chunks):

@@ -11,21 +11,26 @@ micro-kernel, emitted as IR by a numba intrinsic and inlined where it is called:
                 x[bases[p] + x_outer[i] + j * x_step]  *  w[w_base + w_outer[i] + j * w_step : + L]
 
 for p < rows (output pixels, or input channels for the kernel gradient) and L lanes: `vectors`
-vectors of `vector_bytes` each. A lanewise tile (`_to_out_of`, for depthwise layers) loads
-x[... : + L] as vectors instead of broadcasting one value, multiplies lane by lane, and stores
-row p at out[out_base + p * out_step :] instead of acc[p].
+vectors of `vector_bytes` each. The tiles of `_to_out_of` store row p at out[out_base + p *
+out_step :] instead of acc[p] (overwriting or adding), and read x in one of three ways: one
+value broadcast (as above), a whole vector multiplied lane by lane (depthwise layers), or S
+consecutive values repeated across the vector (S groups packed into one vector; the store
+puts the interleaved lanes back in order).
 
-The rows x vectors accumulators live in registers for the whole
-sum (allocas that LLVM's mem2reg promotes); each term is one broadcast load of x per row, the
-vectors of w shared by the rows, and one fused multiply-add per accumulator. The caller keeps
-every index in bounds: nothing is checked.
+The rows x vectors accumulators live in registers for the whole sum (allocas that LLVM's
+mem2reg promotes); each term is one load of x per row, the vectors of w shared by the rows,
+and one fused multiply-add per accumulator. The caller keeps every index in bounds: nothing
+is checked.
 
-Three families of tiles, sized to the register file (accumulators + weight vectors + one broadcast):
+The tiles, sized to the register file (accumulators + weight vectors + one broadcast):
 - `tile`, `tile_one`: 8 rows x one 256-bit vector (8 float32), for groups of few channels;
 - `dense_long`, `dense_short`, `dense_one`: 2 vectors of the widest register the host has
   (AVX-512: 2 x 16 float32, with 14 or 8 rows: 28 + 2 + 1 of 32 registers; AVX2: 2 x 8, 6 or
   4 rows: 12 + 2 + 1 of 16), and a one-row tile, for dense layers (`dense.py`); `narrow_*`:
   the same with one vector, for layers with no more output channels than that;
+  `dense_out_tiles` and `narrow_out_tiles` store straight into the output;
+- `packed_tiles` (and `packed_adding_tiles`, which add into out): the dense rows x one wide
+  vector of S = 1, 2 or 4 packed groups (`grouped.py`);
 - `depthwise_long`, `depthwise_short`, `depthwise_one` (lanewise): 12, 4 or 1 rows x 2 wide
   vectors (AVX-512: 24 + 2 of 32 registers; AVX2: 6 or 2 rows), and `depthwise_taps`, 3 rows
   for the kernel gradient (`depthwise.py`).
