@@ -23,7 +23,7 @@ import torch_oracle
 from cases import KINDS, Case, cases
 from convzoo import engine
 from convzoo.arithmetic import ConvGeometry
-from convzoo.engine import phases, select, shift_add
+from convzoo.engine import direct, phases, select, shift_add
 
 FAST = ("gemm", "winograd", "fft", "direct")
 
@@ -155,9 +155,9 @@ def test_each_algorithm_forced_equals_shift_add_on_every_face(algorithm):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_direct_depthwise_tiles_equal_shift_add_on_every_face(dtype):
     """`direct` on one channel per group (engine/direct/depthwise.py): long, short and one-pixel
-    tiles with an overlapping last one, border columns over their (row, tap) pairs, kernel rows
-    skipped at the edges, 3-tap and 1-tap kernel-gradient tiles, an overlapping last block of
-    channels, and the general loops for fewer channels than a block."""
+    tiles with an overlapping last one over the padded row cache, kernel rows skipped at the
+    edges, 3-tap and 1-tap kernel-gradient tiles over two halves of a row, an overlapping last
+    block of channels, and few_channels.py's row passes for fewer channels than a block."""
 
     @settings(max_examples=60)
     @given(problem=problems("direct", depthwise=True))
@@ -165,6 +165,19 @@ def test_direct_depthwise_tiles_equal_shift_add_on_every_face(dtype):
         _forced_equals_shift_add("direct", problem, dtype)
 
     check()
+
+
+@settings(max_examples=40)
+@given(problem=problems("direct"))
+def test_direct_general_loops_equal_shift_add_exactly_on_integers(problem):
+    """engine/direct/general.py, the loops for dtypes without tiles: on int64 operands both
+    algorithms sum the same integers, so they agree exactly."""
+    geometry, groups, *arrays = problem
+    x, kernel, grad = (np.rint(4 * a).astype(np.int64) for a in arrays)
+    np.testing.assert_array_equal(direct.conv(x, kernel, geometry, groups), shift_add.conv(x, kernel, geometry, groups))
+    np.testing.assert_array_equal(
+        direct.conv_kernel_grad(x, grad, geometry, groups), shift_add.conv_kernel_grad(x, grad, geometry, groups)
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
