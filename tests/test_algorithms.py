@@ -37,7 +37,8 @@ def problems(
     a block of channels (engine/direct/depthwise.py: 32 float32 or 16 float64 on AVX-512, half
     that on AVX2), and rows long enough for several tiles;
     `wide`: groups of up to 17 channels and rows long enough for several tiles of 8 columns;
-    `dense`: one group, wide rows, and output channels on both sides of a dense tile's lanes;
+    `dense`: one group, wide rows, and output channels on both sides of a dense tile's lanes
+    (the input channels too: they are the input gradient's output channels);
     `packed`: groups whose output channels fill a wide vector 4, 2 or 1 at a time, or several
     vectors each (engine/direct/grouped.py packed_forward), and a few that fit none of those."""
     if algorithm == "winograd":
@@ -74,7 +75,7 @@ def problems(
         per_group_in = draw(st.sampled_from([1, 3, 8]))
         out_channels = groups * draw(st.sampled_from([1, 2, 3, 4, 8, 16, 32]))
     if dense:
-        per_group_in = draw(st.sampled_from([1, 2, 5, 16]))
+        per_group_in = draw(st.sampled_from([1, 2, 5, 16, 40]))  # input gradients have these as outputs
         out_channels = draw(st.sampled_from([1, 7, 16, 32, 33, 64, 70]))
     batch = draw(st.integers(1, 3))
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
@@ -211,7 +212,8 @@ def test_direct_packed_groups_equal_shift_add_on_every_face(dtype):
 def test_direct_dense_tiles_equal_shift_add_on_every_face(dtype):
     """`direct` on one group (engine/direct/dense.py): long, short and one-pixel tiles, an
     overlapping last tile, blocks of output lanes with a remainder, the per-thread cache of
-    padded rows (crops, dilation, strides, rows skipped above and below the input)."""
+    padded rows (crops, dilation, strides, rows skipped above and below the input), and the
+    input gradient's phases as parts of one call, each storing into its positions of dx."""
 
     @settings(max_examples=50)
     @given(problem=problems("direct", dense=True))

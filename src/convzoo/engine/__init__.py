@@ -58,7 +58,12 @@ _CONV = {
     "fft": fft.conv,
     "direct": direct.conv,
 }
-_INPUT_GRAD = {"shift_add": shift_add.conv_input_grad, "gemm": gemm.conv_input_grad, "fft": fft.conv_input_grad}
+_INPUT_GRAD = {
+    "shift_add": shift_add.conv_input_grad,
+    "gemm": gemm.conv_input_grad,
+    "fft": fft.conv_input_grad,
+    "direct": direct.conv_input_grad,  # by phases, a dense layer's in one call
+}
 _KERNEL_GRAD = {
     "shift_add": shift_add.conv_kernel_grad,
     "gemm": gemm.conv_kernel_grad,

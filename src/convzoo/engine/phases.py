@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -41,23 +42,47 @@ def _axis_phase(i0: int, size: int, out: int, kernel: int, stride: int, dilation
     return taps, step, (pad_before, pad_after)
 
 
+@dataclass(frozen=True)
+class Phase:
+    """One input phase: the input positions it covers (`target`, slices of the spatial axes),
+    and the stride-1 convolution of the output gradient that computes them: the kernel's taps
+    it uses per axis, in the order it uses them, and its geometry; no taps: the phase is zero."""
+
+    target: tuple[slice, ...]
+    taps: tuple[list[int], ...] | None
+    geometry: ConvGeometry | None
+
+
+def plan(geometry: ConvGeometry) -> list[Phase]:
+    """The phases of `geometry`'s input gradient: stride^rank of them (fewer where an input is
+    shorter than the stride), one for a stride-1 layer."""
+    axes = _axes(geometry)
+    out = []
+    for phase in itertools.product(*(range(min(s, size)) for size, _, _, s, _, _ in axes)):
+        target = tuple(slice(i0, None, axis[3]) for i0, axis in zip(phase, axes))
+        per_axis = [_axis_phase(i0, *axis) for i0, axis in zip(phase, axes)]
+        if any(p is None for p in per_axis):
+            out.append(Phase(target, None, None))
+            continue
+        taps, steps, padding = zip(*per_axis)
+        out.append(Phase(target, taps, _phase_geometry(geometry, taps, steps, padding)))
+    return out
+
+
 def conv_input_grad(grad: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int, conv: Callable):
     """`(N, *O, C_out) x (*K, C_in/G, C_out) -> (N, *S, C_in)` with `conv` for each phase."""
     swapped = swap_channels(kernel, groups)  # (*K, C_out/G, C_in): each phase maps C_out to C_in
-    if all(s == 1 for s in geometry.strides):  # one phase: the flipped-kernel convolution, no copy
-        taps, steps, padding = zip(*(_axis_phase(0, *axis) for axis in _axes(geometry)))
-        return conv(grad, swapped[np.ix_(*taps)], _phase_geometry(geometry, taps, steps, padding), groups)
-    dtype = np.result_type(grad, kernel)
-    dx = np.empty((grad.shape[0], *geometry.in_sizes, swapped.shape[-1]), dtype)
-    axes = _axes(geometry)
-    for phase in itertools.product(*(range(min(s, size)) for size, _, _, s, _, _ in axes)):
-        target = (slice(None), *(slice(i0, None, axis[3]) for i0, axis in zip(phase, axes)))
-        per_axis = [_axis_phase(i0, *axis) for i0, axis in zip(phase, axes)]
-        if any(p is None for p in per_axis):
+    phases = plan(geometry)
+    if len(phases) == 1 and phases[0].taps is not None:  # stride 1: the flipped-kernel convolution, no copy
+        (phase,) = phases
+        return conv(grad, swapped[np.ix_(*phase.taps)], phase.geometry, groups)
+    dx = np.empty((grad.shape[0], *geometry.in_sizes, swapped.shape[-1]), np.result_type(grad, kernel))
+    for phase in phases:
+        target = (slice(None), *phase.target)
+        if phase.taps is None:
             dx[target] = 0
-            continue
-        taps, steps, padding = zip(*per_axis)
-        dx[target] = conv(grad, swapped[np.ix_(*taps)], _phase_geometry(geometry, taps, steps, padding), groups)
+        else:
+            dx[target] = conv(grad, swapped[np.ix_(*phase.taps)], phase.geometry, groups)
     return dx
 
 

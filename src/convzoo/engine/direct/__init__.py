@@ -32,18 +32,29 @@ others compute each kernel offset's valid range of output columns instead. A neg
     forward:      y[n, o, g*Fg + f] = sum over t, ci of x[n, o*s + t*d - p, g*Cg + ci] * w[t, ci, g*Fg + f]
     kernel grad:  w'[t, ci, g*Fg + f] = sum over n, o of x[n, o*s + t*d - p, g*Cg + ci] * y'[n, o, g*Fg + f]
 
-The input gradient is one forward call per input phase (`engine.phases`). The first call per dtype compiles
-(about a second per function); `cache=True` keeps the machine code on disk for the next process.
-numba keys that cache on each function's own file: after editing simd.py, touch the files
-that call it (or delete __pycache__) so their cached machine code is rebuilt.
+The input gradient goes by input phases (`engine.phases`): a dense layer's phases are the parts
+of one `dense.forward` call, each storing straight into its positions of the input gradient (one
+wake-up of the threads instead of one per phase, no copies); the other families call their
+forward once per phase.
+
+The first call per dtype compiles (about a second per function); `cache=True` keeps the machine
+code on disk for the next process. numba keys that cache on each function's own file: after
+editing simd.py, touch the files that call it (or delete __pycache__) so their cached machine
+code is rebuilt. In a `parallel=True` function, an array constructor that fills (np.zeros,
+np.full) outside the prange loop becomes a parallel loop of its own, one more wake-up of the
+threads per call (60 us on this 2-core VM): allocate with np.empty and fill in a plain loop.
 """
 
 from __future__ import annotations
+
+import math
 
 import numba
 import numpy as np
 
 from ...arithmetic import ConvGeometry
+from .. import phases
+from ..shift_add import swap_channels
 from . import dense, depthwise, few_channels, general, grouped
 from .simd import PACKED_SPREADS, WIDE_BYTES, dense_lanes, lanes
 
@@ -53,12 +64,17 @@ def _as_3d(array: np.ndarray, rank: int, lead: int) -> np.ndarray:
     return array.reshape(array.shape[:lead] + (1,) * (3 - rank) + array.shape[lead:])
 
 
-def _params(geometry: ConvGeometry) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _axes3(geometry: ConvGeometry) -> tuple[tuple[int, int, int], ...]:
+    """(strides, dilation, padding before), each over 3 axes (D, H, W)."""
     fill = 3 - geometry.rank
     strides = (1,) * fill + geometry.strides
     dilation = (1,) * fill + geometry.dilation
     pads = (0,) * fill + tuple(before for before, _ in geometry.padding)
-    return tuple(np.array(v, np.int64) for v in (strides, dilation, pads))
+    return strides, dilation, pads
+
+
+def _params(geometry: ConvGeometry) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return tuple(np.array(v, np.int64) for v in _axes3(geometry))
 
 
 def _rows(x: np.ndarray, geometry: ConvGeometry) -> int:
@@ -134,6 +150,52 @@ def _lane_padded(grad: np.ndarray, groups: int, width: int) -> np.ndarray:
     return padded.reshape(*grad.shape[:-1], -1)
 
 
+def _dense_weights(kernel: np.ndarray, order: np.ndarray | None, width: int) -> np.ndarray:
+    """(*K, C, F) -> (FB, T, C, L) for `dense.forward`: the output channels in FB blocks of L
+    lanes (zero-padded), the taps (flat, C order) in `order` (None: as they are)."""
+    *_, channels, out_channels = kernel.shape
+    blocks = -(-out_channels // width)
+    taps = kernel.reshape(-1, channels, out_channels)
+    if blocks * width != out_channels:
+        padded = np.zeros((*taps.shape[:2], blocks * width), kernel.dtype)
+        padded[..., :out_channels] = taps
+        taps = padded
+    lanes = taps.reshape(*taps.shape[:2], blocks, width).transpose(2, 0, 1, 3)
+    return np.ascontiguousarray(lanes if order is None else lanes[:, order])
+
+
+def _dense_forward(x3: np.ndarray, out3: np.ndarray, kernel: np.ndarray, parts) -> None:
+    """`dense.forward` of x3 (N, D, H, W, C) with `kernel` (*K, C, F) into out3 (N, ..., F,
+    contiguous), for `parts`: (taps, geometry, target), each a convolution with the kernel's
+    taps `taps` (per axis, in the order the part uses them; None: all, in order) into `target`,
+    a view of out3 (N, OD, OH, OW, F). All the parts run in one parallel call: one wake-up of
+    the threads, and one row cache, as they read the same input rows."""
+    itemsize, out_channels = out3.dtype.itemsize, out3.shape[-1]
+    width = dense_lanes(itemsize, out_channels)
+    kernel_sizes, channels = kernel.shape[:-2], kernel.shape[-2]
+    table, order, at = [], [], 0
+    for taps, geometry, target in parts:
+        strides, dilation, pads = _axes3(geometry)
+        steps = tuple(step // itemsize for step in target.strides[:4])
+        origin = (target.ctypes.data - out3.ctypes.data) // itemsize
+        tile = dense.tile_rows(target.shape[3])
+        sizes = (1,) * (3 - geometry.rank) + geometry.kernel_sizes
+        table.append((*sizes, *strides, *dilation, *pads, *target.shape[1:4], *steps, origin, at, tile))
+        at += math.prod(sizes) * channels * width
+        if taps is not None:
+            order.append(np.ravel_multi_index(np.ix_(*taps), kernel_sizes).reshape(-1))
+    weights = _dense_weights(kernel, np.concatenate(order) if order else None, width)
+    shift = max(row[dense.P_PADS + 2] for row in table)  # the cache's column b holds input column b - shift
+    span = max(shift - row[dense.P_PADS + 2] + _span(geometry) for row, (_, geometry, _) in zip(table, parts))
+    rows = sum(x3.shape[0] * row[dense.P_OUT] * row[dense.P_OUT + 1] for row in table)
+    chunks = max(1, min(rows, numba.get_num_threads()))
+    block_size = weights[0].size
+    out = out3.reshape(-1)
+    dense.forward(
+        x3, weights.reshape(-1), out, np.array(table, np.int64), out_channels, width, block_size, chunks, span, shift
+    )
+
+
 def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
     dtype = np.result_type(x, kernel)
     rank = geometry.rank  # 1 to 3: select.why_not keeps higher ranks away
@@ -150,11 +212,8 @@ def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int)
         depthwise.forward(x3, kernel3, _as_3d(out, rank, 1), *params, chunks, _span(geometry))
     elif family == "dense":
         out = np.empty(shape, dtype)  # every entry written
-        packed = _pack(kernel3, 1, dense_lanes(dtype.itemsize, kernel.shape[-1]))[0]
-        sizes = np.array(kernel3.shape[:3], np.int64)
-        chunks = max(1, min(_rows(x, geometry), numba.get_num_threads()))
-        tile_rows = dense.tile_rows(geometry.out_sizes[-1])
-        dense.forward(x3, packed, _as_3d(out, rank, 1), sizes, *params, tile_rows, chunks, _span(geometry))
+        out3 = _as_3d(out, rank, 1)
+        _dense_forward(x3, out3, _contiguous(kernel, dtype), [(None, geometry, out3)])
     elif family == "grouped":
         out = np.empty(shape, dtype)  # every entry written
         sizes = np.array(kernel3.shape[:3], np.int64)
@@ -183,6 +242,27 @@ def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int)
         out = np.zeros(shape, dtype)
         general.forward(x3, kernel3, _as_3d(out, rank, 1), *params, groups)
     return out
+
+
+def conv_input_grad(grad: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+    """By phases (`engine.phases`); a dense layer's phases in one call of `dense.forward`, each
+    storing into its positions of the input gradient."""
+    dtype = np.result_type(grad, kernel)
+    if _family(dtype, groups, kernel.shape[-1], kernel.shape[-2] * groups) != "dense":
+        return phases.conv_input_grad(grad, kernel, geometry, groups, conv)
+    swapped = swap_channels(kernel.astype(dtype, copy=False), 1)  # (*K, C_out, C_in), a view
+    dx = np.empty((grad.shape[0], *geometry.in_sizes, kernel.shape[-2]), dtype)
+    parts, fill = [], tuple(range(1, 4 - geometry.rank))  # target views get axes of size 1 in front
+    for phase in phases.plan(geometry):
+        target = dx[(slice(None), *phase.target)]
+        if phase.taps is None:
+            target[...] = 0
+        else:
+            parts.append((phase.taps, phase.geometry, np.expand_dims(target, fill)))
+    if parts:
+        rank = geometry.rank
+        _dense_forward(_as_3d(_contiguous(grad, dtype), rank, 1), _as_3d(dx, rank, 1), swapped, parts)
+    return dx
 
 
 def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:

@@ -15,6 +15,9 @@ about once. Rows above or below the input are skipped, not padded. Temporary mem
 thread, 2 x KD x KH padded rows.
 
     y[n, o, f] = sum over t, c of xp[n, o*s + t*d, c] * w[t, c, f]
+
+One call computes several such convolutions of the same input ("parts", each with its own
+taps, geometry and strided place in the output): the phases of an input gradient.
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ from .simd import (
 LONG, SHORT = DENSE_ROWS
 _DENSE_OUT_LONG, _DENSE_OUT_SHORT, _DENSE_OUT_ONE = dense_out_tiles
 _NARROW_OUT_LONG, _NARROW_OUT_SHORT, _NARROW_OUT_ONE = narrow_out_tiles
+# the columns of dense.forward's table of parts: kernel sizes, strides, dilation, padding before
+# (3 each, D H W), output sizes (3), output steps (n, d, h, w), origin in out, start in the
+# weights, rows per tile
+P_KERNEL, P_STRIDES, P_DILATION, P_PADS, P_OUT, P_STEPS, P_ORIGIN, P_WEIGHTS, P_TILE = 0, 3, 6, 9, 12, 15, 19, 20, 21
 SWEEP = 4  # output rows a kernel-gradient tile sums over: their input and gradient rows stay in cache
 
 
@@ -91,61 +98,82 @@ def _tile_out(
 
 
 @numba.njit(parallel=True, **JIT)
-def forward(x, packed, out, kernel_sizes, strides, dilation, pads, rows_per_tile, chunks, span):
-    # x (N, D, H, W, C); packed (FB, T * C * L): the kernel's output channels in FB blocks of L
-    # lanes (zero-padded), tap-major; out (N, OD, OH, OW, F), every entry written. Output rows
-    # (n, od, oh) are split into `chunks` runs of consecutive rows, one run per task.
+def forward(x, weights, out, parts, out_channels, width, block_size, chunks, span, shift):
+    # x (N, D, H, W, C); weights and out flat. A part is one convolution of x into out (a layer
+    # is one part; its input gradient one per input phase, engine.phases), a row of `parts`
+    # (columns: the P_ constants): its geometry; its kernel, block b of L = `width` of the F =
+    # `out_channels` output channels (zero-padded) at weights[P_WEIGHTS + b * block_size:] as
+    # (T, C, L); and where its output pixel (n, od, oh, ow) goes: out[origin + n*sn + od*sd +
+    # oh*sh + ow*sw :][:F], every entry written. Output rows (part, n, od, oh) are split into
+    # `chunks` runs of consecutive rows, one run per task. The cache's column b holds input
+    # column b - `shift` (the largest padding before among the parts), so parts share it.
     n_batch, in_d, in_h, in_w, channels = x.shape
-    _, out_d, out_h, out_w, out_channels = out.shape
-    blocks, block_size = packed.shape
-    k_d, k_h, k_w = kernel_sizes[0], kernel_sizes[1], kernel_sizes[2]
-    width = block_size // (k_d * k_h * k_w * channels)  # lanes per block
-    x_flat, w_flat, out_flat = x.reshape(x.size), packed.reshape(packed.size), out.reshape(out.size)
-    out_rows = out.reshape(n_batch * out_d * out_h, out_w, out_channels)
-    whole, narrow = out_channels % width == 0, width * x.itemsize == WIDE_BYTES
-    slots = 2 * k_d * k_h
-    jobs = n_batch * out_d * out_h
+    whole = out_channels % width == 0
+    narrow = width * x.itemsize == WIDE_BYTES
+    x_flat = x.reshape(x.size)
+    slots, taps = 0, 0
+    for part in range(parts.shape[0]):
+        sizes = parts[part, P_KERNEL : P_KERNEL + 3]
+        slots, taps = max(slots, 2 * sizes[0] * sizes[1]), max(taps, sizes[0] * sizes[1] * sizes[2])
+    starts = np.empty(parts.shape[0] + 1, np.int64)  # the first job (output row) of each part;
+    starts[0] = 0  # not np.zeros: with parallel=True that is a parallel loop of its own, one more wake-up
+    for part in range(parts.shape[0]):
+        o = parts[part, P_OUT : P_OUT + 3]
+        starts[part + 1] = starts[part] + n_batch * o[0] * o[1]
+    jobs = starts[-1]
     for chunk in numba.prange(chunks):
-        cache, cached_row, last_used = row_cache(slots, span, x)  # column b: input column b - pads[2]
+        cache, cached_row, last_used = row_cache(slots, span, x)  # column b: input column b - shift
         cached, length = cache.reshape(cache.size), cache.shape[1]
-        rows = np.empty(k_d * k_h, np.int64)
-        kernel_rows = np.empty(k_d * k_h, np.int64)
-        slot_of = np.empty(k_d * k_h, np.int64)
-        x_outer = np.empty(k_d * k_h * k_w, np.int64)  # per valid tap: its offset in the cache, its weights
-        w_outer = np.empty(k_d * k_h * k_w, np.int64)
+        rows = np.empty(slots, np.int64)
+        kernel_rows = np.empty(slots, np.int64)
+        slot_of = np.empty(slots, np.int64)
+        x_outer = np.empty(taps, np.int64)  # per valid tap: its offset in the cache, its weights
+        w_outer = np.empty(taps, np.int64)
         acc = np.empty((LONG, width), x.dtype)
         bases = np.empty(LONG, np.int64)
+        part = 0
         for job in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks):
-            valid = valid_rows(job, out_d, out_h, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
-            fetch_rows(x_flat, rows, valid, in_w, channels, pads[2], cache, cached_row, last_used, slot_of, job + 1)
+            while job >= starts[part + 1]:
+                part += 1
+            spec = parts[part]
+            k_d, k_h, k_w = spec[P_KERNEL], spec[P_KERNEL + 1], spec[P_KERNEL + 2]
+            strides, dilation, pads = (
+                spec[P_STRIDES : P_STRIDES + 3],
+                spec[P_DILATION : P_DILATION + 3],
+                spec[P_PADS : P_PADS + 3],
+            )
+            out_d, out_h, out_w = spec[P_OUT], spec[P_OUT + 1], spec[P_OUT + 2]
+            steps, tile = spec[P_STEPS : P_STEPS + 4], spec[P_TILE]
+            local = job - starts[part]
+            valid = valid_rows(local, out_d, out_h, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
+            fetch_rows(x_flat, rows, valid, in_w, channels, shift, cache, cached_row, last_used, slot_of, job + 1)
             # terms: per valid tap (outer) its input channels (inner); without dilation a kernel
             # row's taps and channels are one run in the cache and in the weights (tap tw,
             # channel c at tw * C + c), so the outer loop is the kernel rows and the inner longer
             outer, inner = 0, channels if dilation[2] > 1 else k_w * channels
             for i in range(valid):
                 for tw in range(k_w if dilation[2] > 1 else 1):
-                    x_outer[outer] = slot_of[i] * length + tw * dilation[2] * channels
+                    x_outer[outer] = slot_of[i] * length + (tw * dilation[2] + shift - pads[2]) * channels
                     w_outer[outer] = (kernel_rows[i] * k_w + tw) * channels * width
                     outer += 1
-            row = out_rows[job]
-            out_row = job * out_w * out_channels
-            for block in range(blocks):
-                lanes = min(width, out_channels - block * width)
+            n, rest = local // (out_d * out_h), local % (out_d * out_h)
+            out_row = spec[P_ORIGIN] + n * steps[0] + (rest // out_h) * steps[1] + (rest % out_h) * steps[2]
+            for block in range(-(-out_channels // width)):
                 target = block * width
+                w_base = spec[P_WEIGHTS] + block * block_size
                 ow = 0
                 while ow < out_w:
-                    start = min(ow, out_w - rows_per_tile)
-                    for p in range(rows_per_tile):
+                    start = min(ow, out_w - tile)
+                    for p in range(tile):
                         bases[p] = (start + p) * strides[2] * channels
-                    w_base = block * block_size
                     if whole:  # every block full: the tile stores into out
-                        at = out_row + start * out_channels + target
+                        at = out_row + start * steps[3] + target
                         _tile_out(
-                            rows_per_tile,
+                            tile,
                             narrow,
-                            out_flat,
+                            out,
                             at,
-                            out_channels,
+                            steps[3],
                             cached,
                             bases,
                             x_outer,
@@ -153,18 +181,17 @@ def forward(x, packed, out, kernel_sizes, strides, dilation, pads, rows_per_tile
                             outer,
                             inner,
                             1,
-                            w_flat,
+                            weights,
                             width,
                             w_base,
                         )
                     else:
-                        _tile(
-                            rows_per_tile, acc, cached, bases, x_outer, w_outer, outer, inner, 1, w_flat, width, w_base
-                        )
-                        for p in range(rows_per_tile):
-                            for lane in range(lanes):
-                                row[start + p, target + lane] = acc[p, lane]
-                    ow = start + rows_per_tile
+                        _tile(tile, acc, cached, bases, x_outer, w_outer, outer, inner, 1, weights, width, w_base)
+                        for p in range(tile):
+                            at = out_row + (start + p) * steps[3] + target
+                            for lane in range(min(width, out_channels - target)):
+                                out[at + lane] = acc[p, lane]
+                    ow = start + tile
 
 
 @numba.njit(parallel=True, **JIT)
