@@ -30,7 +30,13 @@ FAST = ("gemm", "winograd", "fft", "direct")
 
 @st.composite
 def problems(
-    draw, algorithm: str | None = None, depthwise: bool = False, wide: bool = False, dense: bool = False, packed=False
+    draw,
+    algorithm: str | None = None,
+    depthwise: bool = False,
+    wide: bool = False,
+    dense: bool = False,
+    packed=False,
+    pixels=False,
 ):
     """A random engine call: geometry (crops included), groups, float64 operands. `depthwise`:
     one channel per group each way, with channel counts on both sides of a vector's width and of
@@ -40,7 +46,9 @@ def problems(
     `dense`: one group, wide rows, and output channels on both sides of a dense tile's lanes
     (the input channels too: they are the input gradient's output channels);
     `packed`: groups whose output channels fill a wide vector 4, 2 or 1 at a time, or several
-    vectors each (engine/direct/grouped.py packed_forward), and a few that fit none of those."""
+    vectors each (engine/direct/grouped.py packed_forward), and a few that fit none of those;
+    `pixels`: one group, 4 to 16 output channels, stride 1 and 32 to 70 output columns along
+    the last axis, short other axes (engine/direct/dense.py pixel_forward)."""
     if algorithm == "winograd":
         rank, kernel_sizes, strides, groups = 2, (3, 3), (1, 1), 1
     else:
@@ -54,12 +62,17 @@ def problems(
         groups = 1 if algorithm == "fft" or dense else draw(st.sampled_from([1, 2, 3]))
     dilation = tuple(draw(st.lists(st.integers(1, 3), min_size=rank, max_size=rank)))
     padding = tuple(draw(st.tuples(st.integers(-1, 3), st.integers(-1, 3))) for _ in range(rank))
+    if pixels:
+        strides, groups = (*strides[:-1], 1), 1
     spans = [(k - 1) * d + 1 for k, d in zip(kernel_sizes, dilation)]
     longest = 30 if wide or dense or depthwise or packed else 8  # columns past the kernel's span
     in_sizes = tuple(
         draw(st.integers(max(1, span - p - q, 1 + max(-p, 0) + max(-q, 0)), span + longest))
         for span, (p, q) in zip(spans, padding)
     )
+    if pixels:  # rows of 32 to 70 output columns
+        (p, q), span = padding[-1], spans[-1]
+        in_sizes = (*in_sizes[:-1], draw(st.integers(32, 70)) + span - 1 - p - q)
     geometry = ConvGeometry(in_sizes, kernel_sizes, strides, dilation, padding)
     assume(all(o >= 1 for o in geometry.out_sizes))
     per_group_in = draw(st.integers(1, 4))
@@ -77,6 +90,9 @@ def problems(
     if dense:
         per_group_in = draw(st.sampled_from([1, 2, 5, 16, 40]))  # input gradients have these as outputs
         out_channels = draw(st.sampled_from([1, 7, 16, 32, 33, 64, 70]))
+    if pixels:
+        per_group_in = draw(st.sampled_from([1, 3, 16]))
+        out_channels = draw(st.sampled_from([4, 5, 8, 12, 16]))
     batch = draw(st.integers(1, 3))
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
     x = rng.standard_normal((batch, *in_sizes, per_group_in * groups))
@@ -217,6 +233,21 @@ def test_direct_dense_tiles_equal_shift_add_on_every_face(dtype):
 
     @settings(max_examples=50)
     @given(problem=problems("direct", dense=True))
+    def check(problem):
+        _forced_equals_shift_add("direct", problem, dtype)
+
+    check()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_direct_pixel_tiles_equal_shift_add_on_every_face(dtype):
+    """`direct` on one group with few output channels and long stride-1 rows (dense.py
+    pixel_forward: tiles of output channels x output columns, the row cache channel-major):
+    filter tiles that overlap, the last column tile overlapping, crops, dilation, strides
+    along the other axes; the input gradient of such a layer takes the same path."""
+
+    @settings(max_examples=40)
+    @given(problem=problems("direct", pixels=True))
     def check(problem):
         _forced_equals_shift_add("direct", problem, dtype)
 

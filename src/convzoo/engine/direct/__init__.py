@@ -12,8 +12,10 @@ are shared among the threads. The families:
 - `few_channels`: depthwise layers with fewer channels, in passes of 3 x 3 taps vectorised
   along the channels into an output row in cache.
 - `dense`: one group. Wide register tiles (`simd.dense_*`) hold 14 or 8 output pixels x two
-  of the host's widest vectors of output channels over every (tap, input channel) term. The
-  kernel gradient tiles input channels x output channels over runs of 4 output rows.
+  of the host's widest vectors of output channels over every (tap, input channel) term; with
+  one vector of output channels or less (8 to 16 float32 on AVX-512) and stride 1 along rows,
+  `pixel_forward` swaps the roles: 14 or 8 output channels x two vectors of output columns.
+  The kernel gradient tiles input channels x output channels over runs of 4 output rows.
 - `grouped`: other groups. Where a group's output channels pack into wide vectors (4, 2 or 1
   groups per vector, or several vectors per group), `packed_forward` and `packed_kernel_grad`
   tile 14 or 8 pixels (or (tap, input channel) terms) x one vector, each term reading the
@@ -184,7 +186,10 @@ def _dense_forward(x3: np.ndarray, out3: np.ndarray, kernel: np.ndarray, parts) 
         at += math.prod(sizes) * channels * width
         if taps is not None:
             order.append(np.ravel_multi_index(np.ix_(*taps), kernel_sizes).reshape(-1))
-    weights = _dense_weights(kernel, np.concatenate(order) if order else None, width)
+    order = np.concatenate(order) if order else None
+    if len(parts) == 1 and _by_pixels(parts[0][1], itemsize, out_channels) and _is_whole(parts[0][2], out3):
+        return _pixel_forward(x3, out3, kernel, order, parts[0][1])
+    weights = _dense_weights(kernel, order, width)
     shift = max(row[dense.P_PADS + 2] for row in table)  # the cache's column b holds input column b - shift
     span = max(shift - row[dense.P_PADS + 2] + _span(geometry) for row, (_, geometry, _) in zip(table, parts))
     rows = sum(x3.shape[0] * row[dense.P_OUT] * row[dense.P_OUT + 1] for row in table)
@@ -194,6 +199,30 @@ def _dense_forward(x3: np.ndarray, out3: np.ndarray, kernel: np.ndarray, parts) 
     dense.forward(
         x3, weights.reshape(-1), out, np.array(table, np.int64), out_channels, width, block_size, chunks, span, shift
     )
+
+
+def _by_pixels(geometry: ConvGeometry, itemsize: int, out_channels: int) -> bool:
+    """Whether `dense.pixel_forward` computes a part: stride 1 along rows, rows of at least one
+    tile's columns, and between a short tile's rows and one vector of output channels."""
+    pixels = 2 * WIDE_BYTES // itemsize
+    narrow = out_channels * itemsize <= WIDE_BYTES
+    return narrow and out_channels >= dense.SHORT and geometry.strides[-1] == 1 and geometry.out_sizes[-1] >= pixels
+
+
+def _is_whole(view: np.ndarray, array: np.ndarray) -> bool:
+    return view.shape == array.shape and view.strides == array.strides and view.ctypes.data == array.ctypes.data
+
+
+def _pixel_forward(x3: np.ndarray, out3: np.ndarray, kernel: np.ndarray, order, geometry: ConvGeometry) -> None:
+    """`dense.pixel_forward`: x3 (N, D, H, W, C) -> out3 (N, OD, OH, OW, F), kernel (*K, C, F)
+    with its taps (flat, C order) in `order` (None: as they are)."""
+    taps = kernel.reshape(-1, x3.shape[-1], kernel.shape[-1])
+    taps = np.ascontiguousarray(taps if order is None else taps[order])
+    sizes = np.array((1,) * (3 - geometry.rank) + geometry.kernel_sizes, np.int64)
+    rows = x3.shape[0] * out3.shape[1] * out3.shape[2]
+    chunks = max(1, min(rows, numba.get_num_threads()))
+    filter_rows = dense.tile_rows(out3.shape[-1])
+    dense.pixel_forward(x3, taps.reshape(-1), out3, sizes, *_params(geometry), filter_rows, chunks, _span(geometry))
 
 
 def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:

@@ -28,6 +28,7 @@ import numpy as np
 from .loops import JIT, column_range, fetch_rows, row_cache, tap_rows, valid_rows
 from .simd import (
     DENSE_ROWS,
+    DENSE_VECTORS,
     WIDE_BYTES,
     dense_long,
     dense_one,
@@ -192,6 +193,66 @@ def forward(x, weights, out, parts, out_channels, width, block_size, chunks, spa
                             for lane in range(min(width, out_channels - target)):
                                 out[at + lane] = acc[p, lane]
                     ow = start + tile
+
+
+@numba.njit(parallel=True, **JIT)
+def pixel_forward(x, kernel, out, kernel_sizes, strides, dilation, pads, filter_rows, chunks, span):
+    # The same sums with the roles of pixels and channels swapped, for layers with one vector
+    # of output channels or less (F <= L) and stride 1 along rows: there a tile of R pixels x
+    # one vector needs R + 1 loads per R multiply-adds, more than the two load ports give. Here
+    # a tile holds R output channels x 2 vectors of consecutive output columns (the dense tiles
+    # of simd.py, called with x and w exchanged): per term (tap, input channel) two vector
+    # loads of input columns and R broadcasts of weights, 2R multiply-adds.
+    # x (N, D, H, W, C); kernel (T, C, F) flat; out (N, OD, OH, OW, F), every entry written,
+    # transposed back on the way out. Output rows are split into `chunks` runs, one per task;
+    # each reads its input rows through a row cache as `forward` does, but channel-major (a
+    # slot is C rows of `span` columns, rounded up to whole vectors), so that columns are vectors.
+    n_batch, in_d, in_h, in_w, channels = x.shape
+    _, out_d, out_h, out_w, out_channels = out.shape
+    k_d, k_h, k_w = kernel_sizes[0], kernel_sizes[1], kernel_sizes[2]
+    lanes = WIDE_BYTES // x.itemsize
+    pixels = DENSE_VECTORS * lanes  # output columns per tile
+    line = 64 // x.itemsize  # a slot's columns per channel, whole cache lines: each channel's row is
+    row_length = -(-span // line) * line  # 64-byte aligned, and the slot exactly C of them (copy_transposed)
+    x_flat, out_flat = x.reshape(x.size), out.reshape(out.size)
+    slots = 2 * k_d * k_h
+    jobs = n_batch * out_d * out_h
+    for chunk in numba.prange(chunks):
+        cache, cached_row, last_used = row_cache(slots, row_length, x)  # column b: input column b - pads[2]
+        cached, length = cache.reshape(cache.size), cache.shape[1]
+        rows = np.empty(k_d * k_h, np.int64)
+        kernel_rows = np.empty(k_d * k_h, np.int64)
+        slot_of = np.empty(k_d * k_h, np.int64)
+        k_outer = np.empty(k_d * k_h * k_w, np.int64)  # per valid tap: its weights, its slot's columns
+        x_outer = np.empty(k_d * k_h * k_w, np.int64)
+        acc = np.empty((LONG, pixels), x.dtype)
+        bases = np.empty(LONG, np.int64)
+        for job in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks):
+            valid = valid_rows(job, out_d, out_h, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
+            fetch_rows(x_flat, rows, valid, in_w, channels, pads[2], cache, cached_row, last_used, slot_of, job + 1, -1)
+            outer = 0
+            for i in range(valid):
+                for tw in range(k_w):
+                    k_outer[outer] = (kernel_rows[i] * k_w + tw) * channels * out_channels
+                    x_outer[outer] = slot_of[i] * length + tw * dilation[2]
+                    outer += 1
+            out_row = job * out_w * out_channels
+            for first in range(0, out_channels, filter_rows):
+                first = min(first, out_channels - filter_rows)  # the last tile overlaps the one before
+                for p in range(filter_rows):
+                    bases[p] = first + p
+                ow = 0
+                while ow < out_w:
+                    start = min(ow, out_w - pixels)
+                    _tile(
+                        filter_rows, acc, kernel, bases, k_outer, x_outer, outer, channels, out_channels,
+                        cached, row_length, start,
+                    )  # fmt: skip
+                    for q in range(pixels):
+                        at = out_row + (start + q) * out_channels + first
+                        for p in range(filter_rows):
+                            out_flat[at + p] = acc[p, q]
+                    ow = start + pixels
 
 
 @numba.njit(parallel=True, **JIT)

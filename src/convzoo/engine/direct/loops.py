@@ -99,16 +99,27 @@ def copy_columns(slot, source, at, channels, spread, per_group):
 
 
 @numba.njit(inline="always", **JIT)
+def copy_transposed(slot, source, at, channels):
+    # source: whole columns of `channels` values, into slot (C rows of slot.size // C columns)
+    # from column `at`, channels and columns swapped (dense.pixel_forward reads columns as vectors)
+    row = slot.size // channels
+    for column in range(source.size // channels):
+        for c in range(channels):
+            slot[c * row + at + column] = source[column * channels + c]
+
+
+@numba.njit(inline="always", **JIT)
 def fetch_rows(
     x_flat, rows, valid, in_w, channels, pad, cache, cached_row, last_used, slot_of, stamp, spread=0, per_group=1
 ):
     # make the input rows rows[:valid] (flat row indices) resident: slot_of[i] receives the slot
     # of rows[i]. A slot's column b holds input column b - pad (blocked by packs of `spread`
-    # groups where spread > 0, see copy_columns); columns no input column lands on were zero-filled once
-    # and are never written. Rows already cached keep their slots; the others take the least
-    # recently used slots that this call does not need (`stamp` increases from call to call).
+    # groups where spread > 0, see copy_columns; transposed, channel-major, where spread is -1);
+    # columns no input column lands on were zero-filled once and are never written. Rows
+    # already cached keep their slots; the others take the least recently used slots that this
+    # call does not need (`stamp` increases from call to call).
     slots, length = cache.shape
-    first, stop = max(0, -pad), min(in_w, length // channels - pad)
+    first, stop = max(0, -pad), min(in_w, length // channels - pad)  # columns that land in a slot
     for i in range(valid):
         slot_of[i] = -1
         for s in range(slots):
@@ -125,4 +136,7 @@ def fetch_rows(
         slot_of[i], cached_row[victim], last_used[victim] = victim, rows[i], stamp
         source = rows[i] * in_w * channels
         block = x_flat[source + first * channels : source + stop * channels]
-        copy_columns(cache[victim], block, first + pad, channels, spread, per_group)
+        if spread < 0:
+            copy_transposed(cache[victim], block, first + pad, channels)
+        else:
+            copy_columns(cache[victim], block, first + pad, channels, spread, per_group)
