@@ -24,6 +24,7 @@ from cases import KINDS, Case, cases
 from convzoo import engine
 from convzoo.arithmetic import ConvGeometry
 from convzoo.engine import direct, phases, select, shift_add
+from convzoo.engine.direct import dense
 
 FAST = ("gemm", "winograd", "fft", "direct")
 
@@ -235,6 +236,25 @@ def test_direct_dense_tiles_equal_shift_add_on_every_face(dtype):
     @given(problem=problems("direct", dense=True))
     def check(problem):
         _forced_equals_shift_add("direct", problem, dtype)
+
+    check()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_direct_dense_kernel_gradient_in_pieces_of_a_row_equals_shift_add(dtype, monkeypatch):
+    """dense.kernel_grad with pieces of a few columns (rows too long for L1 on real layers):
+    the taps' column ranges clipped to each piece, every column summed once."""
+    monkeypatch.setattr(dense, "PIECE_BYTES", 600)
+
+    @settings(max_examples=30)
+    @given(problem=problems("direct", dense=True))
+    def check(problem):
+        geometry, groups, x, kernel, grad = problem
+        expected = shift_add.conv_kernel_grad(x, grad, geometry, groups)
+        actual = engine.conv_kernel_grad(x.astype(dtype), grad.astype(dtype), geometry, groups, "direct")
+        scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
+        atol = (1e-11 if dtype == np.float64 else 1e-5) * scale
+        np.testing.assert_allclose(actual, expected, rtol=0, atol=atol, err_msg=str(geometry))
 
     check()
 

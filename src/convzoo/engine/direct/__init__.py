@@ -309,7 +309,10 @@ def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, gr
     elif family == "dense":
         width = dense_lanes(dtype.itemsize, grad.shape[-1])
         padded = _as_3d(_lane_padded(grad, 1, width), rank, 1)
-        dense.kernel_grad(x3, padded, partial, *_params(geometry), dense.tile_rows(x.shape[-1]), width)
+        piece = dense.piece_shape(
+            geometry.out_sizes[-1], geometry.strides[-1], x.shape[-1], padded.shape[-1], x.itemsize
+        )
+        dense.kernel_grad(x3, padded, partial, *_params(geometry), dense.tile_rows(x.shape[-1]), width, *piece)
     elif family == "grouped":
         spread = _spread(dtype, groups, grad.shape[-1] // groups)
         if spread is not None:  # groups packed into wide vectors

@@ -30,10 +30,12 @@ from .simd import (
     DENSE_ROWS,
     DENSE_VECTORS,
     WIDE_BYTES,
+    dense_adding_tiles,
     dense_long,
     dense_one,
     dense_out_tiles,
     dense_short,
+    narrow_adding_tiles,
     narrow_long,
     narrow_one,
     narrow_out_tiles,
@@ -43,11 +45,13 @@ from .simd import (
 LONG, SHORT = DENSE_ROWS
 _DENSE_OUT_LONG, _DENSE_OUT_SHORT, _DENSE_OUT_ONE = dense_out_tiles
 _NARROW_OUT_LONG, _NARROW_OUT_SHORT, _NARROW_OUT_ONE = narrow_out_tiles
+_DENSE_ADD_LONG, _DENSE_ADD_SHORT, _DENSE_ADD_ONE = dense_adding_tiles
+_NARROW_ADD_LONG, _NARROW_ADD_SHORT, _NARROW_ADD_ONE = narrow_adding_tiles
 # the columns of dense.forward's table of parts: kernel sizes, strides, dilation, padding before
 # (3 each, D H W), output sizes (3), output steps (n, d, h, w), origin in out, start in the
 # weights, rows per tile
 P_KERNEL, P_STRIDES, P_DILATION, P_PADS, P_OUT, P_STEPS, P_ORIGIN, P_WEIGHTS, P_TILE = 0, 3, 6, 9, 12, 15, 19, 20, 21
-SWEEP = 4  # output rows a kernel-gradient tile sums over: their input and gradient rows stay in cache
+PIECE_BYTES = 40 * 1024  # input and gradient columns a kernel-gradient piece reads: most of a 48 KB L1
 
 
 def tile_rows(size: int) -> int:
@@ -57,6 +61,17 @@ def tile_rows(size: int) -> int:
     if not candidates:
         return 1
     return min(candidates, key=lambda rows: (-(-size // rows) * rows, -rows))
+
+
+def piece_shape(out_w: int, stride: int, channels: int, padded: int, itemsize: int) -> tuple[int, int]:
+    """(rows, columns) of a kernel-gradient piece (`kernel_grad`): as many output columns as
+    PIECE_BYTES of their input and gradient values hold, whole rows where they fit (at most
+    16), else even parts of a row."""
+    columns = max(1, PIECE_BYTES // ((stride * channels + padded) * itemsize))
+    if columns >= out_w:
+        return min(16, columns // out_w), out_w
+    parts = -(-out_w // columns)
+    return 1, -(-out_w // parts)
 
 
 @numba.njit(inline="always", **JIT)
@@ -96,6 +111,27 @@ def _tile_out(
         _DENSE_OUT_SHORT(*args)
     else:
         _DENSE_OUT_ONE(*args)
+
+
+@numba.njit(inline="always", **JIT)
+def _tile_add(
+    rows, narrow, out, out_base, out_step, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base
+):
+    # the same sums, added into out (simd.dense_adding_tiles, simd.narrow_adding_tiles)
+    args = (out, out_base, out_step, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
+    if narrow:
+        if rows == LONG:
+            _NARROW_ADD_LONG(*args)
+        elif rows == SHORT:
+            _NARROW_ADD_SHORT(*args)
+        else:
+            _NARROW_ADD_ONE(*args)
+    elif rows == LONG:
+        _DENSE_ADD_LONG(*args)
+    elif rows == SHORT:
+        _DENSE_ADD_SHORT(*args)
+    else:
+        _DENSE_ADD_ONE(*args)
 
 
 @numba.njit(parallel=True, **JIT)
@@ -256,48 +292,75 @@ def pixel_forward(x, kernel, out, kernel_sizes, strides, dilation, pads, filter_
 
 
 @numba.njit(parallel=True, **JIT)
-def kernel_grad(x, grad, partial, strides, dilation, pads, rows, width):
+def kernel_grad(x, grad, partial, strides, dilation, pads, rows, width, sweep, span):
     # x (N, D, H, W, C); grad (N, OD, OH, OW, FB * L): the output gradient zero-padded to whole
-    # blocks of L = `width` lanes; partial (chunks, KD, KH, KW, C, F) zero-filled. Per run of SWEEP
-    # output rows of a chunk and kernel tap: tiles of R input channels x L output channels, summed
-    # over the run's rows (outer) and each row's columns that the tap keeps inside the input
-    # (inner) in registers. Longer runs keep the sums in registers longer but stream their rows
-    # from memory once per tile (measured: whole chunks took 15% longer on four dense layers).
+    # blocks of L = `width` lanes; partial (chunks, KD, KH, KW, C, F) zero-filled. A chunk's
+    # output rows go in pieces of `sweep` rows x `span` columns, sized (sweep_shape) so that
+    # their input and gradient columns stay in L1 while every tile of the piece reads them
+    # (std3x3's 4 x 56 columns were 116 KB, from L2: 67% of the FMA peak on one core, against
+    # 95% where a piece fits). Per piece and kernel tap: tiles of R input channels x L output
+    # channels, summed over the piece's rows (outer) and the columns of each row that the tap
+    # keeps inside the input (inner) in registers, then added into partial.
     n_batch, _, _, in_w, channels = x.shape
     chunks, k_d, k_h, k_w, _, out_channels = partial.shape
     _, out_d, out_h, out_w, padded = grad.shape
     blocks = padded // width
+    whole, narrow = out_channels == padded, width * x.itemsize == WIDE_BYTES
     x_flat, g_flat = x.reshape(x.size), grad.reshape(grad.size)
     jobs = n_batch * out_d * out_h
     for chunk in numba.prange(chunks):
         sums = partial[chunk]
+        sums_flat = sums.reshape(sums.size)
         acc = np.zeros((LONG, width), x.dtype)
         bases = np.empty(LONG, np.int64)
-        x_rows = np.empty(SWEEP, np.int64)  # the input row a tap reads for each output row
-        g_rows = np.empty(SWEEP, np.int64)
-        for begin in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks, SWEEP):
-            end = min(begin + SWEEP, (chunk + 1) * jobs // chunks)
-            for td in range(k_d):
-                for th in range(k_h):
-                    count = tap_rows(begin, end, td, th, x.shape, grad.shape, strides, dilation, pads, x_rows, g_rows)
-                    if count == 0:
-                        continue
-                    for tw in range(k_w):
-                        offset = tw * dilation[2]
-                        first, stop = column_range(in_w, out_w, pads[2], offset, strides[2])
-                        if stop <= first:
+        x_rows = np.empty(sweep, np.int64)  # the input row a tap reads for each output row
+        g_rows = np.empty(sweep, np.int64)
+        for begin in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks, sweep):
+            end = min(begin + sweep, (chunk + 1) * jobs // chunks)
+            for piece in range(0, out_w, span):
+                for td in range(k_d):
+                    for th in range(k_h):
+                        count = tap_rows(
+                            begin, end, td, th, x.shape, grad.shape, strides, dilation, pads, x_rows, g_rows
+                        )
+                        if count == 0:
                             continue
-                        x_at = (first * strides[2] + offset - pads[2]) * channels
-                        x_step, columns = strides[2] * channels, stop - first
-                        for ci in range(0, channels, rows):
-                            for p in range(rows):  # past the last channel: repeat it, drop it below
-                                bases[p] = x_at + min(ci + p, channels - 1)
-                            for block in range(blocks):
-                                at = first * padded + block * width
-                                _tile(
-                                    rows, acc, x_flat, bases, x_rows, g_rows, count, columns, x_step, g_flat, padded, at
-                                )
-                                target = block * width
-                                for p in range(min(rows, channels - ci)):
-                                    for lane in range(min(width, out_channels - target)):
-                                        sums[td, th, tw, ci + p, target + lane] += acc[p, lane]
+                        for tw in range(k_w):
+                            offset = tw * dilation[2]
+                            first, stop = column_range(in_w, out_w, pads[2], offset, strides[2])
+                            first, stop = max(first, piece), min(stop, piece + span)
+                            if stop <= first:
+                                continue
+                            _kernel_grad_tap(
+                                x_flat, g_flat, sums, sums_flat, acc, bases, x_rows, g_rows, count, first, stop,
+                                td, th, tw, offset, strides[2], pads[2], channels, out_channels, padded, width,
+                                blocks, rows, whole, narrow,
+                            )  # fmt: skip
+
+
+@numba.njit(inline="always", **JIT)
+def _kernel_grad_tap(
+    x_flat, g_flat, sums, sums_flat, acc, bases, x_rows, g_rows, count, first, stop,
+    td, th, tw, offset, stride, pad, channels, out_channels, padded, width, blocks, rows, whole, narrow,
+):  # fmt: skip
+    # kernel_grad's tiles for one tap over output columns first..stop of `count` rows
+    _, k_h, k_w, _, _ = sums.shape
+    x_at = (first * stride + offset - pad) * channels
+    x_step, columns = stride * channels, stop - first
+    for block in range(blocks):  # outer: the block's gradient columns stay in L1
+        at = first * padded + block * width
+        target = block * width
+        for ci in range(0, channels, rows):
+            for p in range(rows):  # past the last channel: repeat it, drop it below
+                bases[p] = x_at + min(ci + p, channels - 1)
+            if whole and ci + rows <= channels:  # the tile adds its sums into partial
+                into = (((td * k_h + th) * k_w + tw) * channels + ci) * out_channels + target
+                _tile_add(
+                    rows, narrow, sums_flat, into, out_channels, x_flat, bases, x_rows, g_rows,
+                    count, columns, x_step, g_flat, padded, at,
+                )  # fmt: skip
+                continue
+            _tile(rows, acc, x_flat, bases, x_rows, g_rows, count, columns, x_step, g_flat, padded, at)
+            for p in range(min(rows, channels - ci)):
+                for lane in range(min(width, out_channels - target)):
+                    sums[td, th, tw, ci + p, target + lane] += acc[p, lane]

@@ -28,7 +28,8 @@ The tiles, sized to the register file (accumulators + weight vectors + one broad
   (AVX-512: 2 x 16 float32, with 14 or 8 rows: 28 + 2 + 1 of 32 registers; AVX2: 2 x 8, 6 or
   4 rows: 12 + 2 + 1 of 16), and a one-row tile, for dense layers (`dense.py`); `narrow_*`:
   the same with one vector, for layers with no more output channels than that;
-  `dense_out_tiles` and `narrow_out_tiles` store straight into the output;
+  `dense_out_tiles` and `narrow_out_tiles` store straight into the output,
+  `dense_adding_tiles` and `narrow_adding_tiles` add into it (kernel-gradient partial sums);
 - `packed_tiles` (and `packed_adding_tiles`, which add into out): the dense rows x one wide
   vector of S = 1, 2 or 4 packed groups (`grouped.py`);
 - `depthwise_long`, `depthwise_short`, `depthwise_one` (lanewise): 12, 4 or 1 rows x 2 wide
@@ -192,6 +193,9 @@ narrow_long, narrow_short, narrow_one = (_tile_of(rows, 1, WIDE_BYTES) for rows 
 # the same, storing row p at out[out_base + p * out_step :] (layers whose channels fill whole tiles)
 dense_out_tiles = tuple(_to_out_of(rows, DENSE_VECTORS, 1) for rows in (*DENSE_ROWS, 1))
 narrow_out_tiles = tuple(_to_out_of(rows, 1, 1) for rows in (*DENSE_ROWS, 1))
+# ... and adding into out (the kernel gradient's partial sums)
+dense_adding_tiles = tuple(_to_out_of(rows, DENSE_VECTORS, 1, accumulate=True) for rows in (*DENSE_ROWS, 1))
+narrow_adding_tiles = tuple(_to_out_of(rows, 1, 1, accumulate=True) for rows in (*DENSE_ROWS, 1))
 # depthwise (lanewise): rows x 2 wide vectors written to out[out_base + p * out_step :]; the long,
 # the short and the one-row forward tile, and the 3-tap kernel-gradient tile
 # packed groups: rows x one wide vector of S groups (L / S output channels each), for S = 1, 2, 4
