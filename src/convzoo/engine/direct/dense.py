@@ -134,6 +134,16 @@ def _tile_add(
         _DENSE_ADD_ONE(*args)
 
 
+@numba.njit(inline="always", **JIT)
+def _job_at(cost, starts, costs, parts):
+    # the first job whose work starts at or after `cost` (forward's split of the jobs by work)
+    for part in range(parts.shape[0]):
+        if cost < costs[part + 1]:
+            taps = parts[part, P_KERNEL] * parts[part, P_KERNEL + 1] * parts[part, P_KERNEL + 2]
+            return starts[part] + (cost - costs[part] + taps - 1) // taps
+    return starts[-1]
+
+
 @numba.njit(parallel=True, **JIT)
 def forward(x, weights, out, parts, out_channels, width, block_size, chunks, span, shift):
     # x (N, D, H, W, C); weights and out flat. A part is one convolution of x into out (a layer
@@ -152,12 +162,15 @@ def forward(x, weights, out, parts, out_channels, width, block_size, chunks, spa
     for part in range(parts.shape[0]):
         sizes = parts[part, P_KERNEL : P_KERNEL + 3]
         slots, taps = max(slots, 2 * sizes[0] * sizes[1]), max(taps, sizes[0] * sizes[1] * sizes[2])
-    starts = np.empty(parts.shape[0] + 1, np.int64)  # the first job (output row) of each part;
-    starts[0] = 0  # not np.zeros: with parallel=True that is a parallel loop of its own, one more wake-up
+    # the first job (output row) of each part, and the work before it: a part's rows weigh
+    # its taps (the phases of a 3x3 stride-2 gradient have 4, 2, 2 and 1: split by rows, one
+    # thread had twice the other's work)
+    starts, costs = np.empty(parts.shape[0] + 1, np.int64), np.empty(parts.shape[0] + 1, np.int64)
+    starts[0] = costs[0] = 0  # not np.zeros: with parallel=True that is a parallel loop of its own, one more wake-up
     for part in range(parts.shape[0]):
-        o = parts[part, P_OUT : P_OUT + 3]
+        o, sizes = parts[part, P_OUT : P_OUT + 3], parts[part, P_KERNEL : P_KERNEL + 3]
         starts[part + 1] = starts[part] + n_batch * o[0] * o[1]
-    jobs = starts[-1]
+        costs[part + 1] = costs[part] + n_batch * o[0] * o[1] * sizes[0] * sizes[1] * sizes[2]
     for chunk in numba.prange(chunks):
         cache, cached_row, last_used = row_cache(slots, span, x)  # column b: input column b - shift
         cached, length = cache.reshape(cache.size), cache.shape[1]
@@ -169,7 +182,8 @@ def forward(x, weights, out, parts, out_channels, width, block_size, chunks, spa
         acc = np.empty((LONG, width), x.dtype)
         bases = np.empty(LONG, np.int64)
         part = 0
-        for job in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks):
+        begin = _job_at(chunk * costs[-1] // chunks, starts, costs, parts)
+        for job in range(begin, _job_at((chunk + 1) * costs[-1] // chunks, starts, costs, parts)):
             while job >= starts[part + 1]:
                 part += 1
             spec = parts[part]
