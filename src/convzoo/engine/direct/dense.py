@@ -171,9 +171,14 @@ def forward(x, weights, out, parts, out_channels, width, block_size, chunks, spa
         o, sizes = parts[part, P_OUT : P_OUT + 3], parts[part, P_KERNEL : P_KERNEL + 3]
         starts[part + 1] = starts[part] + n_batch * o[0] * o[1]
         costs[part + 1] = costs[part] + n_batch * o[0] * o[1] * sizes[0] * sizes[1] * sizes[2]
+    # where no part pads its rows (valid layers, 1x1 layers), the tiles read x's rows in place:
+    # a copy into the cache would be pure cost (a sixth of a 64 -> 128 1x1 layer's time)
+    in_place = shift <= 0 and span - shift <= in_w
     for chunk in numba.prange(chunks):
-        cache, cached_row, last_used = row_cache(slots, span, x)  # column b: input column b - shift
+        # the cache's column b holds input column b - shift
+        cache, cached_row, last_used = row_cache(1 if in_place else slots, span, x)
         cached, length = cache.reshape(cache.size), cache.shape[1]
+        source = x_flat if in_place else cached
         rows = np.empty(slots, np.int64)
         kernel_rows = np.empty(slots, np.int64)
         slot_of = np.empty(slots, np.int64)
@@ -197,14 +202,20 @@ def forward(x, weights, out, parts, out_channels, width, block_size, chunks, spa
             steps, tile = spec[P_STEPS : P_STEPS + 4], spec[P_TILE]
             local = job - starts[part]
             valid = valid_rows(local, out_d, out_h, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
-            fetch_rows(x_flat, rows, valid, in_w, channels, shift, cache, cached_row, last_used, slot_of, job + 1)
+            if in_place:  # the row's own columns, b - shift at column b
+                for i in range(valid):
+                    slot_of[i] = rows[i]
+                row_length = in_w * channels
+            else:
+                fetch_rows(x_flat, rows, valid, in_w, channels, shift, cache, cached_row, last_used, slot_of, job + 1)
+                row_length = length
             # terms: per valid tap (outer) its input channels (inner); without dilation a kernel
             # row's taps and channels are one run in the cache and in the weights (tap tw,
             # channel c at tw * C + c), so the outer loop is the kernel rows and the inner longer
             outer, inner = 0, channels if dilation[2] > 1 else k_w * channels
             for i in range(valid):
                 for tw in range(k_w if dilation[2] > 1 else 1):
-                    x_outer[outer] = slot_of[i] * length + (tw * dilation[2] + shift - pads[2]) * channels
+                    x_outer[outer] = slot_of[i] * row_length + (tw * dilation[2] + shift - pads[2]) * channels
                     w_outer[outer] = (kernel_rows[i] * k_w + tw) * channels * width
                     outer += 1
             n, rest = local // (out_d * out_h), local % (out_d * out_h)
@@ -225,7 +236,7 @@ def forward(x, weights, out, parts, out_channels, width, block_size, chunks, spa
                             out,
                             at,
                             steps[3],
-                            cached,
+                            source,
                             bases,
                             x_outer,
                             w_outer,
@@ -237,7 +248,7 @@ def forward(x, weights, out, parts, out_channels, width, block_size, chunks, spa
                             w_base,
                         )
                     else:
-                        _tile(tile, acc, cached, bases, x_outer, w_outer, outer, inner, 1, weights, width, w_base)
+                        _tile(tile, acc, source, bases, x_outer, w_outer, outer, inner, 1, weights, width, w_base)
                         for p in range(tile):
                             at = out_row + (start + p) * steps[3] + target
                             for lane in range(min(width, out_channels - target)):
