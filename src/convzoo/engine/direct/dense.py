@@ -202,20 +202,20 @@ def forward(x, weights, out, parts, out_channels, width, block_size, chunks, spa
             steps, tile = spec[P_STEPS : P_STEPS + 4], spec[P_TILE]
             local = job - starts[part]
             valid = valid_rows(local, out_d, out_h, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
-            if in_place:  # the row's own columns, b - shift at column b
+            if in_place:  # the rows themselves: input column b at column b
                 for i in range(valid):
                     slot_of[i] = rows[i]
-                row_length = in_w * channels
+                row_length, column_shift = in_w * channels, 0
             else:
                 fetch_rows(x_flat, rows, valid, in_w, channels, shift, cache, cached_row, last_used, slot_of, job + 1)
-                row_length = length
+                row_length, column_shift = length, shift
             # terms: per valid tap (outer) its input channels (inner); without dilation a kernel
             # row's taps and channels are one run in the cache and in the weights (tap tw,
             # channel c at tw * C + c), so the outer loop is the kernel rows and the inner longer
             outer, inner = 0, channels if dilation[2] > 1 else k_w * channels
             for i in range(valid):
                 for tw in range(k_w if dilation[2] > 1 else 1):
-                    x_outer[outer] = slot_of[i] * row_length + (tw * dilation[2] + shift - pads[2]) * channels
+                    x_outer[outer] = slot_of[i] * row_length + (tw * dilation[2] + column_shift - pads[2]) * channels
                     w_outer[outer] = (kernel_rows[i] * k_w + tw) * channels * width
                     outer += 1
             n, rest = local // (out_d * out_h), local % (out_d * out_h)
