@@ -37,6 +37,7 @@ from .simd import (
     depthwise_one,
     depthwise_short,
     depthwise_taps,
+    prefetch,
 )
 
 LONG, SHORT = DEPTHWISE_ROWS
@@ -90,6 +91,12 @@ def forward(x, w, out, strides, dilation, pads, chunks, span):
                 x_outer[i] = slot_of[i] * length
                 w_outer[i] = kernel_rows[i] * k_w * chans
             out_row = job * out_w * chans
+            # the input row that the next job reads first: fetched now, it arrives while this row computes
+            ahead = -1
+            if count > 0 and job + 1 < jobs:
+                last = rows[count - 1] + 1
+                if last < n_batch * in_d * in_h:
+                    ahead = (last * in_w - pw) * chans
             for b in range(blocks):
                 lane = min(b * block, chans - block)
                 ow = 0
@@ -98,6 +105,9 @@ def forward(x, w, out, strides, dilation, pads, chunks, span):
                     for p in range(rows_per_tile):
                         bases[p] = (start + p) * sw * chans + lane
                     at = out_row + start * chans + lane
+                    if ahead >= 0:  # the same columns of the next job's new input row, one line at a time
+                        for column in range(start * sw * chans, (start + rows_per_tile) * sw * chans, 64 // x.itemsize):
+                            prefetch(x_flat, ahead + column)
                     _tile(
                         rows_per_tile,
                         out_flat,

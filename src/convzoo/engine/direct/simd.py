@@ -184,6 +184,24 @@ def _codegen(rows: int, vectors: int, vector_bytes: int, spread: int | None, to_
     return codegen
 
 
+@intrinsic
+def prefetch(typingctx, array, index):
+    """Ask for the cache line holding array[index] ahead of its use (llvm.prefetch: a read, kept
+    in every cache level); no fault if the index is out of bounds."""
+
+    def codegen(context, builder, sig, args):
+        data = cgutils.create_struct_proxy(sig.args[0])(context, builder, value=args[0]).data
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0i8"
+        )
+        address = builder.bitcast(builder.gep(data, [args[1]]), i8p)
+        builder.call(function, [address, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.void(array, index), codegen
+
+
 tile = _tile_of(ROWS)  # acc (ROWS, L) C-contiguous, x and w flat arrays; see the module docstring
 tile_one = _tile_of(1)  # one row: a border pixel, computed alone
 # dense: acc (DENSE_ROWS[0], dense_lanes) C-contiguous; the long, the short and the one-row tile,
