@@ -318,7 +318,8 @@ def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, gr
         if spread is not None:  # groups packed into wide vectors
             terms = geometry.kernel_sizes[-1] * (x.shape[-1] // groups)  # a kernel row's (tap, input channel)
             grad3, tile_rows = _as_3d(grad, rank, 1), dense.tile_rows(terms)
-            grouped.packed_kernel_grad(x3, grad3, partial, *_params(geometry), spread, tile_rows, _span(geometry))
+            params = (*_params(geometry), spread, tile_rows, _span(geometry), grouped.SWEEP)
+            grouped.packed_kernel_grad(x3, grad3, partial, *params)
         else:
             padded = _as_3d(_lane_padded(grad, groups, lanes(dtype.itemsize)), rank, 1)
             grouped.kernel_grad(x3, padded, partial, *_params(geometry), grad.shape[-1] // groups)

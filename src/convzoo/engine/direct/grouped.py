@@ -26,6 +26,7 @@ from .simd import (
 )
 
 LONG, SHORT = DENSE_ROWS  # the rows of simd.packed_tiles, and 1
+SWEEP = 4  # output rows a packed kernel-gradient tile sums over
 (_S1_LONG, _S1_SHORT, _S1_ONE), (_S2_LONG, _S2_SHORT, _S2_ONE), (_S4_LONG, _S4_SHORT, _S4_ONE) = packed_tiles
 (_A1_LONG, _A1_SHORT, _A1_ONE), (_A2_LONG, _A2_SHORT, _A2_ONE), (_A4_LONG, _A4_SHORT, _A4_ONE) = packed_adding_tiles
 assert PACKED_SPREADS == (1, 2, 4)
@@ -295,12 +296,16 @@ def packed_forward(
 
 
 @numba.njit(parallel=True, **JIT)
-def packed_kernel_grad(x, grad, partial, strides, dilation, pads, spread, rows_per_tile, span):
+def packed_kernel_grad(x, grad, partial, strides, dilation, pads, spread, rows_per_tile, span, sweep):
     # x (N, D, H, W, C_in); grad (N, OD, OH, OW, C_out); partial (chunks, KD, KH, KW, Cg, C_out)
-    # zero-filled. Units of L output channels as in packed_forward; per output row, valid kernel
-    # row and unit, tiles of R terms (tap, input channel) x one vector, summed over the row's
-    # columns: each column broadcasts S input values per term and loads one vector of the output
-    # gradient, whose row is blocked like the input rows (so its lanes pair with the broadcast).
+    # zero-filled. Units of L output channels as in packed_forward. A chunk's output rows go in
+    # runs of `sweep`; per run, unit and valid kernel row, tiles of R terms (tap, input channel)
+    # x one vector, summed over the run's rows (outer) and their columns (inner): each column
+    # broadcasts S input values per term and loads one vector of the output gradient, whose
+    # rows are blocked like the input rows (so its lanes pair with the broadcast). Summing a
+    # run instead of one row per tile: a tile's fixed cost (its sums loaded, added, stored)
+    # spreads over `sweep` times more terms; the unit is the outer loop, so its blocks of the
+    # run's rows stay in L1 across the kernel rows.
     n_batch, in_d, in_h, in_w, in_channels = x.shape
     chunks, k_d, k_h, k_w, per_group_in, out_channels = partial.shape
     _, out_d, out_h, out_w, _ = grad.shape
@@ -311,45 +316,53 @@ def packed_kernel_grad(x, grad, partial, strides, dilation, pads, spread, rows_p
     terms = k_w * per_group_in
     x_flat, g_flat = x.reshape(x.size), grad.reshape(grad.size)
     jobs = n_batch * out_d * out_h
+    row_size = out_w * out_channels  # one output row of grad
+    slots = k_d * k_h * (sweep + 1)  # every input row a run reads stays cached through the run
     for chunk in numba.prange(chunks):
         sums = partial[chunk].reshape(k_d * k_h * terms * out_channels)  # (kernel row, tap * Cg + ci, C_out)
-        cache, cached_row, last_used = row_cache(2 * k_d * k_h, span, x)
+        cache, cached_row, last_used = row_cache(slots, span, x)
         cached, length = cache.reshape(cache.size), cache.shape[1]
         columns, pack = length // in_channels, spread * per_group_in
-        g_row = np.empty(out_w * out_channels, x.dtype)
+        g_rows = np.empty(sweep * row_size, x.dtype)  # the run's gradient rows, blocked
         bases = np.empty(LONG, np.int64)
-        rows = np.empty(k_d * k_h, np.int64)
-        kernel_rows = np.empty(k_d * k_h, np.int64)
-        slot_of = np.empty(k_d * k_h, np.int64)
-        x_outer = np.empty(1, np.int64)
-        g_outer = np.zeros(1, np.int64)
-        for job in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks):
-            valid = valid_rows(job, out_d, out_h, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
-            if valid == 0:
-                continue
-            fetch_rows(
-                x_flat,
-                rows,
-                valid,
-                in_w,
-                in_channels,
-                pads[2],
-                cache,
-                cached_row,
-                last_used,
-                slot_of,
-                job + 1,
-                spread,
-                per_group_in,
-            )
-            source = g_flat[job * out_w * out_channels : (job + 1) * out_w * out_channels]
-            copy_columns(g_row, source, 0, out_channels, spread, per_group_out)
-            for i in range(valid):
-                x_outer[0] = slot_of[i] * length
-                for unit in range(out_channels // width):
-                    first = unit * width  # its first output channel
-                    block = (first // per_group_out // spread) * columns * pack  # its pack's input block
-                    g_at = (first // pack_out) * out_w * pack_out + first % pack_out
+        x_starts = np.empty(sweep, np.int64)
+        g_starts = np.empty(sweep, np.int64)
+        rows = np.empty(sweep, np.int64)
+        slot_of = np.empty(sweep, np.int64)
+        x_outer = np.empty((k_d * k_h, sweep), np.int64)  # per kernel row: the run's input rows in the cache
+        g_outer = np.empty((k_d * k_h, sweep), np.int64)  # ... and their output rows in g_rows
+        counts = np.empty(k_d * k_h, np.int64)
+        stamp = 0
+        for begin in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks, sweep):
+            end = min(begin + sweep, (chunk + 1) * jobs // chunks)
+            for job in range(begin, end):
+                source = g_flat[job * row_size : (job + 1) * row_size]
+                copy_columns(g_rows[(job - begin) * row_size : (job - begin + 1) * row_size], source, 0,
+                             out_channels, spread, per_group_out)  # fmt: skip
+            for td in range(k_d):
+                for th in range(k_h):
+                    kernel_row = td * k_h + th
+                    count = tap_rows(
+                        begin, end, td, th, x.shape, grad.shape, strides, dilation, pads, x_starts, g_starts
+                    )
+                    for j in range(count):
+                        rows[j] = x_starts[j] // (in_w * in_channels)
+                    stamp += 1
+                    fetch_rows(
+                        x_flat, rows, count, in_w, in_channels, pads[2], cache, cached_row, last_used, slot_of,
+                        stamp, spread, per_group_in,
+                    )  # fmt: skip
+                    for j in range(count):
+                        x_outer[kernel_row, j] = slot_of[j] * length
+                        g_outer[kernel_row, j] = g_starts[j] - begin * row_size
+                    counts[kernel_row] = count
+            for unit in range(out_channels // width):
+                first = unit * width  # its first output channel
+                block = (first // per_group_out // spread) * columns * pack  # its pack's input block
+                g_at = (first // pack_out) * out_w * pack_out + first % pack_out
+                for kernel_row in range(k_d * k_h):
+                    if counts[kernel_row] == 0:
+                        continue
                     r = 0
                     while r < terms:  # tiles that add into the sums: no overlap, the rest one row at a time
                         left = terms - r
@@ -357,22 +370,9 @@ def packed_kernel_grad(x, grad, partial, strides, dilation, pads, spread, rows_p
                         for p in range(rows_here):
                             tw, ci = (r + p) // per_group_in, (r + p) % per_group_in
                             bases[p] = block + tw * dilation[2] * pack + ci * spread
-                        at = (kernel_rows[i] * terms + r) * out_channels + first
+                        at = (kernel_row * terms + r) * out_channels + first
                         _packed_adding_tile(
-                            spread,
-                            rows_here,
-                            sums,
-                            at,
-                            out_channels,
-                            cached,
-                            bases,
-                            x_outer,
-                            g_outer,
-                            1,
-                            out_w,
-                            strides[2] * pack,
-                            g_row,
-                            pack_out,
-                            g_at,
-                        )
+                            spread, rows_here, sums, at, out_channels, cached, bases, x_outer[kernel_row],
+                            g_outer[kernel_row], counts[kernel_row], out_w, strides[2] * pack, g_rows, pack_out, g_at,
+                        )  # fmt: skip
                         r += rows_here
