@@ -48,8 +48,9 @@ def problems(
     (the input channels too: they are the input gradient's output channels);
     `packed`: groups whose output channels fill a wide vector 4, 2 or 1 at a time, or several
     vectors each (engine/direct/grouped.py packed_forward), and a few that fit none of those;
-    `pixels`: one group, 4 to 16 output channels, stride 1 and 32 to 70 output columns along
-    the last axis, short other axes (engine/direct/dense.py pixel_forward)."""
+    `pixels`: one group, 1 to 16 output channels (tiles of 4 and 8 rows over a zero-padded
+    kernel below 8), stride 1 and 20 to 70 output columns along the last axis, short other
+    axes (engine/direct/dense.py pixel_forward)."""
     if algorithm == "winograd":
         rank, kernel_sizes, strides, groups = 2, (3, 3), (1, 1), 1
     else:
@@ -71,9 +72,9 @@ def problems(
         draw(st.integers(max(1, span - p - q, 1 + max(-p, 0) + max(-q, 0)), span + longest))
         for span, (p, q) in zip(spans, padding)
     )
-    if pixels:  # rows of 32 to 70 output columns
+    if pixels:  # rows of 20 to 70 output columns: shorter than a tile (32 float32) or not
         (p, q), span = padding[-1], spans[-1]
-        in_sizes = (*in_sizes[:-1], draw(st.integers(32, 70)) + span - 1 - p - q)
+        in_sizes = (*in_sizes[:-1], draw(st.integers(20, 70)) + span - 1 - p - q)
     geometry = ConvGeometry(in_sizes, kernel_sizes, strides, dilation, padding)
     assume(all(o >= 1 for o in geometry.out_sizes))
     per_group_in = draw(st.integers(1, 4))
@@ -93,7 +94,7 @@ def problems(
         out_channels = draw(st.sampled_from([1, 7, 16, 32, 33, 64, 70]))
     if pixels:
         per_group_in = draw(st.sampled_from([1, 3, 16]))
-        out_channels = draw(st.sampled_from([4, 5, 8, 12, 16]))
+        out_channels = draw(st.sampled_from([1, 3, 4, 5, 8, 12, 16]))
     batch = draw(st.integers(1, 3))
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
     x = rng.standard_normal((batch, *in_sizes, per_group_in * groups))

@@ -202,11 +202,16 @@ def _dense_forward(x3: np.ndarray, out3: np.ndarray, kernel: np.ndarray, parts) 
 
 
 def _by_pixels(geometry: ConvGeometry, itemsize: int, out_channels: int) -> bool:
-    """Whether `dense.pixel_forward` computes a part: stride 1 along rows, rows of at least one
-    tile's columns, and between a short tile's rows and one vector of output channels."""
-    pixels = 2 * WIDE_BYTES // itemsize
-    narrow = out_channels * itemsize <= WIDE_BYTES
-    return narrow and out_channels >= dense.SHORT and geometry.strides[-1] == 1 and geometry.out_sizes[-1] >= pixels
+    """Whether `dense.pixel_forward` computes a part: stride 1 along rows, one vector of output
+    channels or less, and its tiles' columns used at least as well as the one-vector tiles'
+    lanes would be (F of L), or three quarters of them (its tiles also load less per multiply-add).
+    The input gradient of a 3-channel layer (seed) runs at 3 of 16 lanes in the one-vector tiles."""
+    lanes = WIDE_BYTES // itemsize
+    if out_channels > lanes or geometry.strides[-1] != 1:
+        return False
+    out_w, pixels = geometry.out_sizes[-1], 2 * lanes
+    used = out_w / (-(-out_w // pixels) * pixels)  # the share of the tiles' columns that are the row's
+    return used >= min(out_channels / lanes, 0.75)
 
 
 def _is_whole(view: np.ndarray, array: np.ndarray) -> bool:
@@ -216,12 +221,16 @@ def _is_whole(view: np.ndarray, array: np.ndarray) -> bool:
 def _pixel_forward(x3: np.ndarray, out3: np.ndarray, kernel: np.ndarray, order, geometry: ConvGeometry) -> None:
     """`dense.pixel_forward`: x3 (N, D, H, W, C) -> out3 (N, OD, OH, OW, F), kernel (*K, C, F)
     with its taps (flat, C order) in `order` (None: as they are)."""
-    taps = kernel.reshape(-1, x3.shape[-1], kernel.shape[-1])
-    taps = np.ascontiguousarray(taps if order is None else taps[order])
+    out_channels = kernel.shape[-1]
+    filter_rows = dense.pixel_rows(out_channels)
+    taps = kernel.reshape(-1, x3.shape[-1], out_channels)
+    taps = taps if order is None else taps[order]
+    if out_channels < filter_rows:  # zero output channels up to a tile's rows
+        taps = np.concatenate([taps, np.zeros((*taps.shape[:2], filter_rows - out_channels), taps.dtype)], axis=-1)
+    taps = np.ascontiguousarray(taps)
     sizes = np.array((1,) * (3 - geometry.rank) + geometry.kernel_sizes, np.int64)
     rows = x3.shape[0] * out3.shape[1] * out3.shape[2]
     chunks = max(1, min(rows, numba.get_num_threads()))
-    filter_rows = dense.tile_rows(out3.shape[-1])
     dense.pixel_forward(x3, taps.reshape(-1), out3, sizes, *_params(geometry), filter_rows, chunks, _span(geometry))
 
 

@@ -31,6 +31,7 @@ from .simd import (
     DENSE_VECTORS,
     WIDE_BYTES,
     dense_adding_tiles,
+    dense_four,
     dense_long,
     dense_one,
     dense_out_tiles,
@@ -90,6 +91,28 @@ def _tile(rows, acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_
         dense_short(acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
     else:
         dense_one(acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
+
+
+@numba.njit(inline="always", **JIT)
+def _pixel_tile(rows, acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base):
+    # pixel_forward's tiles: rows (output channels) x 2 vectors, with a 4-row tile for few channels
+    if rows == LONG:
+        dense_long(acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
+    elif rows == SHORT:
+        dense_short(acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
+    elif rows == 4:
+        dense_four(acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
+    else:
+        dense_one(acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
+
+
+def pixel_rows(out_channels: int) -> int:
+    """Output channels per pixel_forward tile: the dense tiles' choice from a short tile up, else
+    4 or a short tile's rows with the kernel zero-padded to them (a one-row tile is two chains
+    of dependent multiply-adds: 4 rows keep 8 in flight, what two FMA units of 4 cycles need)."""
+    if out_channels >= SHORT:
+        return tile_rows(out_channels)
+    return 4 if out_channels <= 4 else SHORT
 
 
 @numba.njit(inline="always", **JIT)
@@ -258,6 +281,7 @@ def forward(x, weights, out, parts, out_channels, width, block_size, chunks, spa
 
 @numba.njit(parallel=True, **JIT)
 def pixel_forward(x, kernel, out, kernel_sizes, strides, dilation, pads, filter_rows, chunks, span):
+    # kernel (T, C, FP) with FP >= F (zero-padded to a tile's rows where F is fewer)
     # The same sums with the roles of pixels and channels swapped, for layers with one vector
     # of output channels or less (F <= L) and stride 1 along rows: there a tile of R pixels x
     # one vector needs R + 1 loads per R multiply-adds, more than the two load ports give. Here
@@ -271,9 +295,11 @@ def pixel_forward(x, kernel, out, kernel_sizes, strides, dilation, pads, filter_
     n_batch, in_d, in_h, in_w, channels = x.shape
     _, out_d, out_h, out_w, out_channels = out.shape
     k_d, k_h, k_w = kernel_sizes[0], kernel_sizes[1], kernel_sizes[2]
+    padded = kernel.size // (k_d * k_h * k_w * channels)  # FP
     lanes = WIDE_BYTES // x.itemsize
     pixels = DENSE_VECTORS * lanes  # output columns per tile
     line = 64 // x.itemsize  # a slot's columns per channel, whole cache lines: each channel's row is
+    span = max(span, pixels + (k_w - 1) * dilation[2])  # a tile reads `pixels` columns, even past a short row
     row_length = -(-span // line) * line  # 64-byte aligned, and the slot exactly C of them (copy_transposed)
     x_flat, out_flat = x.reshape(x.size), out.reshape(out.size)
     slots = 2 * k_d * k_h
@@ -294,24 +320,26 @@ def pixel_forward(x, kernel, out, kernel_sizes, strides, dilation, pads, filter_
             outer = 0
             for i in range(valid):
                 for tw in range(k_w):
-                    k_outer[outer] = (kernel_rows[i] * k_w + tw) * channels * out_channels
+                    k_outer[outer] = (kernel_rows[i] * k_w + tw) * channels * padded
                     x_outer[outer] = slot_of[i] * length + tw * dilation[2]
                     outer += 1
             out_row = job * out_w * out_channels
             for first in range(0, out_channels, filter_rows):
-                first = min(first, out_channels - filter_rows)  # the last tile overlaps the one before
+                first = min(first, padded - filter_rows)  # the last tile overlaps the one before
                 for p in range(filter_rows):
                     bases[p] = first + p
                 ow = 0
                 while ow < out_w:
-                    start = min(ow, out_w - pixels)
-                    _tile(
-                        filter_rows, acc, kernel, bases, k_outer, x_outer, outer, channels, out_channels,
+                    # the last tile overlaps the one before; on a row shorter than a tile it
+                    # reads the cache's zero columns past the row's end and stores only the row
+                    start = max(0, min(ow, out_w - pixels))
+                    _pixel_tile(
+                        filter_rows, acc, kernel, bases, k_outer, x_outer, outer, channels, padded,
                         cached, row_length, start,
                     )  # fmt: skip
-                    for q in range(pixels):
+                    for q in range(min(pixels, out_w - start)):
                         at = out_row + (start + q) * out_channels + first
-                        for p in range(filter_rows):
+                        for p in range(min(filter_rows, out_channels - first)):
                             out_flat[at + p] = acc[p, q]
                     ow = start + pixels
 

@@ -208,6 +208,7 @@ tile_one = _tile_of(1)  # one row: a border pixel, computed alone
 # each with DENSE_VECTORS vectors or (narrow) one
 dense_long, dense_short, dense_one = (_tile_of(rows, DENSE_VECTORS, WIDE_BYTES) for rows in (*DENSE_ROWS, 1))
 narrow_long, narrow_short, narrow_one = (_tile_of(rows, 1, WIDE_BYTES) for rows in (*DENSE_ROWS, 1))
+dense_four = _tile_of(4, DENSE_VECTORS, WIDE_BYTES)  # dense.pixel_forward's tile for 2 to 4 output channels
 # the same, storing row p at out[out_base + p * out_step :] (layers whose channels fill whole tiles)
 dense_out_tiles = tuple(_to_out_of(rows, DENSE_VECTORS, 1) for rows in (*DENSE_ROWS, 1))
 narrow_out_tiles = tuple(_to_out_of(rows, 1, 1) for rows in (*DENSE_ROWS, 1))
