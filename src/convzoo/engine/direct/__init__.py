@@ -321,7 +321,8 @@ def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, gr
         piece = dense.piece_shape(
             geometry.out_sizes[-1], geometry.strides[-1], x.shape[-1], padded.shape[-1], x.itemsize
         )
-        dense.kernel_grad(x3, padded, partial, *_params(geometry), dense.tile_rows(x.shape[-1]), width, *piece)
+        rows = dense.grad_rows(x.shape[-1], width, x.itemsize)
+        dense.kernel_grad(x3, padded, partial, *_params(geometry), rows, width, *piece)
     elif family == "grouped":
         spread = _spread(dtype, groups, grad.shape[-1] // groups)
         if spread is not None:  # groups packed into wide vectors

@@ -44,6 +44,7 @@ from .simd import (
 )
 
 LONG, SHORT = DENSE_ROWS
+FEW = 4  # rows of simd.dense_four: 4 x 2 vectors, 8 independent chains of FMAs
 _DENSE_OUT_LONG, _DENSE_OUT_SHORT, _DENSE_OUT_ONE = dense_out_tiles
 _NARROW_OUT_LONG, _NARROW_OUT_SHORT, _NARROW_OUT_ONE = narrow_out_tiles
 _DENSE_ADD_LONG, _DENSE_ADD_SHORT, _DENSE_ADD_ONE = dense_adding_tiles
@@ -100,10 +101,19 @@ def _pixel_tile(rows, acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step,
         dense_long(acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
     elif rows == SHORT:
         dense_short(acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
-    elif rows == 4:
+    elif rows == FEW:
         dense_four(acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
     else:
         dense_one(acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
+
+
+def grad_rows(channels: int, width: int, itemsize: int) -> int:
+    """Input channels per kernel-gradient tile: the dense tiles' choice (`tile_rows`), or with
+    fewer channels than a short tile and two vectors of output channels, the 4-row tile (one
+    row is two chains of dependent multiply-adds; 3-channel seed spent 4 cycles per term)."""
+    if channels >= SHORT or width * itemsize == WIDE_BYTES:
+        return tile_rows(channels)
+    return FEW
 
 
 def pixel_rows(out_channels: int) -> int:
@@ -112,7 +122,7 @@ def pixel_rows(out_channels: int) -> int:
     of dependent multiply-adds: 4 rows keep 8 in flight, what two FMA units of 4 cycles need)."""
     if out_channels >= SHORT:
         return tile_rows(out_channels)
-    return 4 if out_channels <= 4 else SHORT
+    return FEW if out_channels <= FEW else SHORT
 
 
 @numba.njit(inline="always", **JIT)
@@ -406,14 +416,18 @@ def _kernel_grad_tap(
         for ci in range(0, channels, rows):
             for p in range(rows):  # past the last channel: repeat it, drop it below
                 bases[p] = x_at + min(ci + p, channels - 1)
-            if whole and ci + rows <= channels:  # the tile adds its sums into partial
+            few = rows == FEW and rows != SHORT  # the 4-row tile (dense_four) has no adding form
+            if whole and ci + rows <= channels and not few:  # the tile adds its sums into partial
                 into = (((td * k_h + th) * k_w + tw) * channels + ci) * out_channels + target
                 _tile_add(
                     rows, narrow, sums_flat, into, out_channels, x_flat, bases, x_rows, g_rows,
                     count, columns, x_step, g_flat, padded, at,
                 )  # fmt: skip
                 continue
-            _tile(rows, acc, x_flat, bases, x_rows, g_rows, count, columns, x_step, g_flat, padded, at)
+            if few:
+                dense_four(acc, x_flat, bases, x_rows, g_rows, count, columns, x_step, g_flat, padded, at)
+            else:
+                _tile(rows, acc, x_flat, bases, x_rows, g_rows, count, columns, x_step, g_flat, padded, at)
             for p in range(min(rows, channels - ci)):
                 for lane in range(min(width, out_channels - target)):
                     sums[td, th, tw, ci + p, target + lane] += acc[p, lane]
