@@ -7,13 +7,13 @@ once. The channels are the vector axis: a block is two of the host's widest vect
 weight vectors lane by lane.
 
 - forward: a tile holds R output pixels x one block in registers (AVX-512: 12 x 2 zmm) and
-  sums every tap into them; each term loads one weight block, shared by the R pixels. Interior
-  columns [lo, hi) (every tap inside the row) go R at a time, the last tile overlapping the one
-  before it (the overlap is written twice with the same values); a border column runs alone,
-  over the (row, tap) pairs that land inside the input.
-- kernel gradient: per chunk of output rows and kernel row, a tile holds the kernel row's taps
-  (up to 3) x one block, summed over the chunk's rows and their interior columns; border
-  columns add their few terms in a plain loop.
+  sums every tap into them; each term loads one weight block, shared by the R pixels. The
+  input rows come through the per-thread row cache, padded with zeros along the row
+  (`loops.row_cache`), so every tile is full; a row's columns go R at a time, the last tile
+  overlapping the one before it (the overlap is written twice with the same values). While a
+  row computes, the next row's new input row is prefetched (the layer is memory-bound).
+- kernel gradient: per output row and kernel row, a tile holds the kernel row's taps (up to
+  3) x one block, summed over each half of the row's columns, from the same row cache.
 
 Channel blocks: the last block overlaps the one before it (its first lanes are recomputed),
 so any channel count from one block up needs no padding; fewer channels than a block are
