@@ -49,6 +49,7 @@ threads per call (60 us on this 2-core VM): allocate with np.empty and fill in a
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numba
@@ -166,6 +167,14 @@ def _dense_weights(kernel: np.ndarray, order: np.ndarray | None, width: int) -> 
     return np.ascontiguousarray(lanes if order is None else lanes[:, order])
 
 
+@functools.lru_cache(maxsize=256)
+def _tap_order(taps: tuple[tuple[int, ...], ...], kernel_sizes: tuple[int, ...]) -> np.ndarray:
+    """The flat (C order) indices of the kernel taps `taps` (per axis), in that order."""
+    order = np.ravel_multi_index(np.ix_(*taps), kernel_sizes).reshape(-1)
+    order.flags.writeable = False  # shared between calls
+    return order
+
+
 def _dense_forward(x3: np.ndarray, out3: np.ndarray, kernel: np.ndarray, parts) -> None:
     """`dense.forward` of x3 (N, D, H, W, C) with `kernel` (*K, C, F) into out3 (N, ..., F,
     contiguous), for `parts`: (taps, geometry, target), each a convolution with the kernel's
@@ -185,7 +194,7 @@ def _dense_forward(x3: np.ndarray, out3: np.ndarray, kernel: np.ndarray, parts) 
         table.append((*sizes, *strides, *dilation, *pads, *target.shape[1:4], *steps, origin, at, tile))
         at += math.prod(sizes) * channels * width
         if taps is not None:
-            order.append(np.ravel_multi_index(np.ix_(*taps), kernel_sizes).reshape(-1))
+            order.append(_tap_order(taps, kernel_sizes))
     order = np.concatenate(order) if order else None
     if len(parts) == 1 and _by_pixels(parts[0][1], itemsize, out_channels) and _is_whole(parts[0][2], out3):
         return _pixel_forward(x3, out3, kernel, order, parts[0][1])
