@@ -315,7 +315,7 @@ def conv_input_grad(grad: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry
 def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
     dtype = np.result_type(x, grad)
     rank = geometry.rank
-    chunks = max(1, min(_rows(x, geometry), 4 * numba.get_num_threads()))
+    chunks = max(1, min(_rows(x, geometry), numba.get_num_threads()))
     shape = (*geometry.kernel_sizes, x.shape[-1] // groups, grad.shape[-1])
     partial = np.zeros((chunks, *((1,) * (3 - rank)), *shape), dtype)
     x3, grad = _as_3d(_contiguous(x, dtype), rank, 1), _contiguous(grad, dtype)
