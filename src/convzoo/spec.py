@@ -28,6 +28,8 @@ PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 def as_int(value: object, name: str) -> int:
     """`value` as a Python int; bools and floats are refused, NumPy integers accepted."""
+    if type(value) is int:  # the common case, without the ABC check (a few us per op call)
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ConvZooTypeError(
             f"`{name}` must be an integer. Received: {name}={value!r} of type {type(value).__name__}."
@@ -51,7 +53,7 @@ def per_axis(value: IntOrSeq, rank: int, name: str, minimum: int = 1) -> tuple[i
     >>> per_axis((1, 2), 2, "dilation_rate")
     (1, 2)
     """
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+    if type(value) is int or (isinstance(value, numbers.Integral) and not isinstance(value, bool)):
         values = (int(value),) * rank
     else:
         items = _as_sequence(value, name)
