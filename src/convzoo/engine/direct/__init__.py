@@ -14,8 +14,9 @@ are shared among the threads. The families:
 - `dense`: one group. Wide register tiles (`simd.dense_*`) hold 14 or 8 output pixels x two
   of the host's widest vectors of output channels over every (tap, input channel) term; with
   one vector of output channels or less (8 to 16 float32 on AVX-512) and stride 1 along rows,
-  `pixel_forward` swaps the roles: 14 or 8 output channels x two vectors of output columns.
-  The kernel gradient tiles input channels x output channels over runs of 4 output rows.
+  `pixel_forward` swaps the roles: 14, 8 or 4 output channels x two vectors of output columns.
+  The kernel gradient tiles input channels x output channels over pieces of rows x columns
+  sized to L1.
 - `grouped`: other groups. Where a group's output channels pack into wide vectors (4, 2 or 1
   groups per vector, or several vectors per group), `packed_forward` and `packed_kernel_grad`
   tile 14 or 8 pixels (or (tap, input channel) terms) x one vector, each term reading the
@@ -180,12 +181,17 @@ def _dense_forward(x3: np.ndarray, out3: np.ndarray, kernel: np.ndarray, parts) 
     contiguous), for `parts`: (taps, geometry, target), each a convolution with the kernel's
     taps `taps` (per axis, in the order the part uses them; None: all, in order) into `target`,
     a view of out3 (N, OD, OH, OW, F). All the parts run in one parallel call: one wake-up of
-    the threads, and one row cache, as they read the same input rows."""
+    the threads, and one row cache, as they read the same input rows. One part that fills out3,
+    with one vector of output channels or less, runs in `dense.pixel_forward` (`_by_pixels`)."""
     itemsize, out_channels = out3.dtype.itemsize, out3.shape[-1]
-    width = dense_lanes(itemsize, out_channels)
     kernel_sizes, channels = kernel.shape[:-2], kernel.shape[-2]
-    table, order, at = [], [], 0
-    for taps, geometry, target in parts:
+    orders = [_tap_order(taps, kernel_sizes) for taps, _, _ in parts if taps is not None]
+    order = np.concatenate(orders) if orders else None
+    if len(parts) == 1 and _by_pixels(parts[0][1], itemsize, out_channels) and _is_whole(parts[0][2], out3):
+        return _pixel_forward(x3, out3, kernel, order, parts[0][1])
+    width = dense_lanes(itemsize, out_channels)
+    table, at = [], 0
+    for _, geometry, target in parts:
         strides, dilation, pads = _axes3(geometry)
         steps = tuple(step // itemsize for step in target.strides[:4])
         origin = (target.ctypes.data - out3.ctypes.data) // itemsize
@@ -193,11 +199,6 @@ def _dense_forward(x3: np.ndarray, out3: np.ndarray, kernel: np.ndarray, parts) 
         sizes = (1,) * (3 - geometry.rank) + geometry.kernel_sizes
         table.append((*sizes, *strides, *dilation, *pads, *target.shape[1:4], *steps, origin, at, tile))
         at += math.prod(sizes) * channels * width
-        if taps is not None:
-            order.append(_tap_order(taps, kernel_sizes))
-    order = np.concatenate(order) if order else None
-    if len(parts) == 1 and _by_pixels(parts[0][1], itemsize, out_channels) and _is_whole(parts[0][2], out3):
-        return _pixel_forward(x3, out3, kernel, order, parts[0][1])
     weights = _dense_weights(kernel, order, width)
     shift = max(row[dense.P_PADS + 2] for row in table)  # the cache's column b holds input column b - shift
     span = max(shift - row[dense.P_PADS + 2] + _span(geometry) for row, (_, geometry, _) in zip(table, parts))

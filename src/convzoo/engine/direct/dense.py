@@ -11,13 +11,19 @@ Padding. A tile reads R input windows of a row with one base offset per pixel an
 per tap, so every column it touches must exist. Each thread keeps a cache of input rows padded
 with zeros along the row (`slots` rows of `span` columns): an output row uses the cached rows
 of its valid kernel rows, and a thread that walks consecutive output rows copies each input row
-about once. Rows above or below the input are skipped, not padded. Temporary memory: per
-thread, 2 x KD x KH padded rows.
+about once. Rows above or below the input are skipped, not padded; where no row needs padding
+(valid and 1x1 layers) the tiles read the input rows in place. Temporary memory: per thread,
+2 x KD x KH padded rows.
 
     y[n, o, f] = sum over t, c of xp[n, o*s + t*d, c] * w[t, c, f]
 
 One call computes several such convolutions of the same input ("parts", each with its own
 taps, geometry and strided place in the output): the phases of an input gradient.
+
+With one vector of output channels or less, a pixel x channel tile would load once per
+multiply-add; `pixel_forward` exchanges the roles (output channels x two vectors of output
+columns, the row cache channel-major). The kernel gradient tiles input channels x output
+channels, summed over pieces of rows x columns whose input and gradient values fit L1.
 """
 
 from __future__ import annotations
