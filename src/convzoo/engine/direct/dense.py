@@ -31,7 +31,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .loops import JIT, column_range, fetch_rows, row_cache, tap_rows, valid_rows
+from .loops import JIT, TRANSPOSED, column_range, fetch_rows, row_cache, tap_rows, valid_rows
 from .simd import (
     DENSE_ROWS,
     DENSE_VECTORS,
@@ -332,7 +332,9 @@ def pixel_forward(x, kernel, out, kernel_sizes, strides, dilation, pads, filter_
         bases = np.empty(LONG, np.int64)
         for job in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks):
             valid = valid_rows(job, out_d, out_h, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
-            fetch_rows(x_flat, rows, valid, in_w, channels, pads[2], cache, cached_row, last_used, slot_of, job + 1, -1)
+            fetch_rows(
+                x_flat, rows, valid, in_w, channels, pads[2], cache, cached_row, last_used, slot_of, job + 1, TRANSPOSED
+            )
             outer = 0
             for i in range(valid):
                 for tw in range(k_w):

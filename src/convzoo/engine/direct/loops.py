@@ -8,6 +8,7 @@ import numpy as np
 # contract: multiply-adds become FMAs (one rounding instead of two, as in the BLAS); no other
 # fast-math flag, so NaN and Inf keep IEEE semantics. error_model="numpy": no division checks.
 JIT = dict(cache=True, fastmath={"contract"}, error_model="numpy")
+TRANSPOSED = -1  # fetch_rows' `spread` for rows stored channel-major (dense.pixel_forward)
 
 
 @numba.njit(inline="always", **JIT)
@@ -114,7 +115,7 @@ def fetch_rows(
 ):
     # make the input rows rows[:valid] (flat row indices) resident: slot_of[i] receives the slot
     # of rows[i]. A slot's column b holds input column b - pad (blocked by packs of `spread`
-    # groups where spread > 0, see copy_columns; transposed, channel-major, where spread is -1);
+    # groups where spread > 0, see copy_columns; channel-major where spread is TRANSPOSED);
     # columns no input column lands on were zero-filled once and are never written. Rows
     # already cached keep their slots; the others take the least recently used slots that this
     # call does not need (`stamp` increases from call to call).
@@ -136,7 +137,7 @@ def fetch_rows(
         slot_of[i], cached_row[victim], last_used[victim] = victim, rows[i], stamp
         source = rows[i] * in_w * channels
         block = x_flat[source + first * channels : source + stop * channels]
-        if spread < 0:
+        if spread == TRANSPOSED:
             copy_transposed(cache[victim], block, first + pad, channels)
         else:
             copy_columns(cache[victim], block, first + pad, channels, spread, per_group)
