@@ -366,7 +366,7 @@ def pixel_forward(x, kernel, out, kernel_sizes, strides, dilation, pads, filter_
 def kernel_grad(x, grad, partial, strides, dilation, pads, rows, width, sweep, span):
     # x (N, D, H, W, C); grad (N, OD, OH, OW, FB * L): the output gradient zero-padded to whole
     # blocks of L = `width` lanes; partial (chunks, KD, KH, KW, C, F) zero-filled. A chunk's
-    # output rows go in pieces of `sweep` rows x `span` columns, sized (sweep_shape) so that
+    # output rows go in pieces of `sweep` rows x `span` columns, sized (piece_shape) so that
     # their input and gradient columns stay in L1 while every tile of the piece reads them
     # (std3x3's 4 x 56 columns were 116 KB, from L2: 67% of the FMA peak on one core, against
     # 95% where a piece fits). Per piece and kernel tap: tiles of R input channels x L output
