@@ -23,7 +23,7 @@ import torch_oracle
 from cases import KINDS, Case, cases
 from convzoo import engine
 from convzoo.arithmetic import ConvGeometry
-from convzoo.engine import direct, phases, select, shift_add
+from convzoo.engine import direct, phases, select, shift_add, winograd
 from convzoo.engine.direct import dense
 
 FAST = ("gemm", "winograd", "fft", "direct")
@@ -242,6 +242,24 @@ def test_direct_dense_tiles_equal_shift_add_on_every_face(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_winograd_fused_runs_equal_shift_add(dtype, monkeypatch):
+    """engine/winograd.py's fused loop: runs of tiles across tile rows and batch items (a run
+    of 14 tiles here, so most calls have several and a partial last one), inner tiles read in
+    place (channels in whole vectors) or gathered with the padding's zeros (borders, crops, and
+    every tile where the channels do not fill whole vectors), output tiles stored in place or
+    clipped at the edges, blocks of output lanes with a remainder, dilation's phases of unequal
+    sizes; and the input gradient, as the flipped-kernel convolution."""
+    monkeypatch.setattr(winograd, "RUN_BYTES", 1)
+
+    @settings(max_examples=50)
+    @given(problem=problems("winograd", dense=True))
+    def check(problem):
+        _forced_equals_shift_add("winograd", problem, dtype)
+
+    check()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_direct_dense_kernel_gradient_in_pieces_of_a_row_equals_shift_add(dtype, monkeypatch):
     """dense.kernel_grad with pieces of a few columns (rows too long for L1 on real layers):
     the taps' column ranges clipped to each piece, every column summed once."""
@@ -337,9 +355,9 @@ def test_the_automatic_choice_applies_to_every_face(problem):
 @pytest.mark.parametrize("poison", [np.nan, np.inf, -np.inf])
 def test_a_non_finite_operand_sends_the_call_to_gemm(poison):
     geometry = ConvGeometry((12, 12), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
-    face_problem = select.Problem(geometry, 1, 16, 16)
-    x, kernel = np.ones((1, 12, 12, 16)), np.ones((3, 3, 16, 16))
-    assert engine.chosen("conv", face_problem, operands=(x, kernel)) == ("direct" if select.WIDE_HOST else "winograd")
+    face_problem = select.Problem(geometry, 1, 16, 16, batch=8)
+    x, kernel = np.ones((8, 12, 12, 16)), np.ones((3, 3, 16, 16))
+    assert engine.chosen("conv", face_problem, operands=(x, kernel)) == "winograd"
     kernel[1, 1, 0, 0] = poison
     assert engine.chosen("conv", face_problem, operands=(x, kernel)) == "gemm"
 
@@ -401,14 +419,17 @@ def _nan_and_inf_as_gemm(problem, data):
 def test_the_choice_follows_the_shapes():
     """The rules of engine.select, one configuration each (docs/performance.md measures them)."""
 
-    def pick(face, rank_sizes, kernel, strides=None, groups=1, c_in=64, c_out=64):
+    def pick(face, rank_sizes, kernel, strides=None, groups=1, c_in=64, c_out=64, batch=8):
         rank = len(rank_sizes)
         geometry = ConvGeometry(rank_sizes, kernel, strides or (1,) * rank, (1,) * rank, ((1, 1),) * rank)
-        return engine.chosen(face, select.Problem(geometry, groups, c_in, c_out))
+        return engine.chosen(face, select.Problem(geometry, groups, c_in, c_out, batch))
 
-    dense_3x3, big_kernel = ("direct", "direct") if select.WIDE_HOST else ("winograd", "fft")
-    assert pick("conv", (56, 56), (3, 3)) == dense_3x3
-    assert pick("input_grad", (56, 56), (3, 3)) == dense_3x3  # as the flipped-kernel convolution
+    big_kernel = "direct" if select.WIDE_HOST else "fft"
+    assert pick("conv", (56, 56), (3, 3)) == "winograd"
+    assert pick("input_grad", (56, 56), (3, 3)) == "winograd"  # as the flipped-kernel convolution
+    assert pick("conv", (28, 28), (3, 3), batch=1) == "direct"  # Winograd does not pay: 784 outputs
+    assert pick("conv", (56, 56), (3, 3), c_in=3, c_out=32) == "direct"  # ... nor 3 input channels
+    assert pick("input_grad", (56, 56), (3, 3), c_in=3, c_out=32) == "direct"  # ... nor 3 output channels
     assert pick("kernel_grad", (56, 56), (3, 3)) == ("direct" if select.WIDE_HOST else "gemm")
     assert pick("conv", (56, 56), (3, 3), groups=32, c_in=32, c_out=32) == "direct"  # depthwise
     assert pick("conv", (28, 28), (3, 3), groups=32, c_in=256, c_out=256) == "direct"  # 8 channels per group

@@ -138,19 +138,19 @@ def chosen(face: str, problem: Problem, algorithm: str | None = None, operands: 
     return name
 
 
-def _problem(geometry: ConvGeometry, groups: int, kernel: np.ndarray) -> Problem:
-    return Problem(geometry, groups, kernel.shape[-2] * groups, kernel.shape[-1])
+def _problem(geometry: ConvGeometry, groups: int, kernel: np.ndarray, batch: int) -> Problem:
+    return Problem(geometry, groups, kernel.shape[-2] * groups, kernel.shape[-1], batch)
 
 
 def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int, algorithm: str | None = None):
     """`(N, *S, C_in) x (*K, C_in/G, C_out) -> (N, *O, C_out)`."""
-    name = chosen("conv", _problem(geometry, groups, kernel), algorithm, (x, kernel))
+    name = chosen("conv", _problem(geometry, groups, kernel, x.shape[0]), algorithm, (x, kernel))
     return _CONV[name](x, kernel, geometry, groups)
 
 
 def conv_input_grad(grad: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int, algorithm=None):
     """`(N, *O, C_out) x (*K, C_in/G, C_out) -> (N, *S, C_in)`: the adjoint of `conv` in x."""
-    name = chosen("input_grad", _problem(geometry, groups, kernel), algorithm, (grad, kernel))
+    name = chosen("input_grad", _problem(geometry, groups, kernel, grad.shape[0]), algorithm, (grad, kernel))
     if name in _INPUT_GRAD and not (name == "gemm" and all(s == 1 for s in geometry.strides)):
         return _INPUT_GRAD[name](grad, kernel, geometry, groups)
     return phases.conv_input_grad(grad, kernel, geometry, groups, _CONV[name])  # stride^rank convolutions
@@ -158,6 +158,6 @@ def conv_input_grad(grad: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry
 
 def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, groups: int, algorithm=None):
     """`(N, *S, C_in) x (N, *O, C_out) -> (*K, C_in/G, C_out)`: the adjoint of `conv` in the kernel."""
-    problem = Problem(geometry, groups, x.shape[-1], grad.shape[-1])
+    problem = Problem(geometry, groups, x.shape[-1], grad.shape[-1], x.shape[0])
     name = chosen("kernel_grad", problem, algorithm, (x, grad))
     return _KERNEL_GRAD[name](x, grad, geometry, groups)

@@ -54,6 +54,7 @@ class Problem:
     groups: int
     in_channels: int
     out_channels: int
+    batch: int = 1
 
     @property
     def per_group_in(self) -> int:
@@ -92,6 +93,8 @@ def choose(face: str, problem: Problem) -> str:
         return choose("conv", as_conv_problem(problem))
     if problem.thin_groups and geometry.rank <= 3:
         return "direct"
+    if face == "conv" and winograd.applies(geometry, problem.groups) is None and winograd_pays(problem):
+        return "winograd"
     taps = math.prod(geometry.kernel_sizes)
     stride_one_dense = all(s == 1 for s in geometry.strides) and problem.groups == 1 and geometry.rank <= 3
     dense = problem.groups == 1 and geometry.rank <= 3 and taps > 1
@@ -101,14 +104,19 @@ def choose(face: str, problem: Problem) -> str:
     thin_pointwise = taps == 1 and thin and geometry.out_sizes[-1] >= 32  # see the docstring
     if WIDE_HOST and problem.groups == 1 and geometry.rank <= 3 and thin_pointwise:
         return "direct"
-    if face == "conv" and winograd.applies(geometry, problem.groups) is None:
-        if min(problem.in_channels, problem.out_channels) >= 16:
-            return "winograd"
     if stride_one_dense and taps >= 49 and face != "input_grad":
         return "fft"
     if dense and face == "conv":
         return "direct"
     return "gemm"
+
+
+def winograd_pays(problem: Problem) -> bool:
+    """Winograd's fused runs beat the dense tiles from 16 channels each way and 1024 outputs
+    per channel (docs/performance.md): below those its transforms and its transformed kernel
+    (36 x C_in x C_out) cost more than the multiplications it saves."""
+    outputs = problem.batch * math.prod(problem.geometry.out_sizes)
+    return min(problem.in_channels, problem.out_channels) >= 16 and outputs >= 1024
 
 
 def as_conv_problem(problem: Problem) -> Problem:

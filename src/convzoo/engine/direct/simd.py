@@ -226,3 +226,67 @@ packed_adding_tiles = tuple(  # the same, adding into out (the kernel gradient's
 depthwise_long, depthwise_short, depthwise_one, depthwise_taps = (
     _to_out_of(rows, DEPTHWISE_VECTORS, None) for rows in (*DEPTHWISE_ROWS, 1, 3)
 )
+
+
+def sandwich_of(matrix):
+    """The intrinsic for M X M^T over an n x n patch X of vectors, M (m x n) constant: Winograd's
+    transforms (`engine.winograd`), one wide vector of channels per call.
+
+        out[out_base + i * out_row + j * out_col : + L] = sum over a, b of M[i, a] M[j, b] *
+                                                          x[x_base + a * x_row + b * x_col : + L]
+
+    for i, j < m. M's entries are small integers: a 1 or -1 is an add or a subtraction, a 0 no
+    operation, so the 6 x 6 input transform of F(4x4, 3x3) costs 2 x 6 x 22 vector operations."""
+    rows = tuple(tuple(float(entry) for entry in row) for row in matrix)
+    size = len(rows[0])
+
+    def sandwich(typingctx, out, out_base, out_row, out_col, x, x_base, x_row, x_col):
+        signature = types.void(out, out_base, out_row, out_col, x, x_base, x_row, x_col)
+
+        def codegen(context, builder, sig, args):
+            out_a, out_base_a, out_row_a, out_col_a, x_a, x_base_a, x_row_a, x_col_a = args
+            element = context.get_data_type(sig.args[0].dtype)
+            width = WIDE_BYTES // context.get_abi_sizeof(element)
+            vector = ir.VectorType(element, width)
+
+            def data(position, value):
+                return cgutils.create_struct_proxy(sig.args[position])(context, builder, value=value).data
+
+            out_p, x_p = data(0, out_a), data(4, x_a)
+
+            def address(pointer, base, row_step, col_step, i, j):
+                at = builder.add(base, builder.add(builder.mul(row_step, _i64(i)), builder.mul(col_step, _i64(j))))
+                return builder.bitcast(builder.gep(pointer, [at]), vector.as_pointer())
+
+            def combine(coefficients, values):
+                total = None
+                for coefficient, value in zip(coefficients, values):
+                    if coefficient == 0:
+                        continue
+                    if abs(coefficient) != 1:
+                        value = builder.fmul(ir.Constant(vector, [abs(coefficient)] * width), value)
+                    if total is None:
+                        total = value if coefficient > 0 else builder.fneg(value)
+                    else:
+                        total = builder.fadd(total, value) if coefficient > 0 else builder.fsub(total, value)
+                return total
+
+            patch = [
+                [builder.load(address(x_p, x_base_a, x_row_a, x_col_a, a, b), align=1) for b in range(size)]
+                for a in range(size)
+            ]
+            half = [[combine(row, [patch[a][b] for a in range(size)]) for b in range(size)] for row in rows]
+            for i, partial in enumerate(half):
+                for j, row in enumerate(rows):
+                    builder.store(
+                        combine(row, partial), address(out_p, out_base_a, out_row_a, out_col_a, i, j), align=1
+                    )
+            return context.get_dummy_value()
+
+        return signature, codegen
+
+    return intrinsic(sandwich)
+
+
+def _i64(value: int) -> ir.Constant:
+    return ir.Constant(ir.IntType(64), value)
