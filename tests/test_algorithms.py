@@ -51,8 +51,10 @@ def problems(
     `pixels`: one group, 1 to 16 output channels (tiles of 4 and 8 rows over a zero-padded
     kernel below 8), stride 1 and 20 to 70 output columns along the last axis, short other
     axes (engine/direct/dense.py pixel_forward)."""
-    if algorithm == "winograd":
-        rank, kernel_sizes, strides, groups = 2, (3, 3), (1, 1), 1
+    if algorithm == "winograd":  # 3x3 in 2-D; in 3-D any depth taps and stride over 3x3 planes
+        rank, groups = draw(st.integers(2, 3)), 1
+        kernel_sizes = (*[draw(st.integers(1, 3)) for _ in range(rank - 2)], 3, 3)
+        strides = (*[draw(st.integers(1, 2)) for _ in range(rank - 2)], 1, 1)
     else:
         rank = draw(st.integers(1, 3))
         kernel_sizes = tuple(draw(st.lists(st.integers(1, 4), min_size=rank, max_size=rank)))
@@ -68,9 +70,12 @@ def problems(
         strides, groups = (*strides[:-1], 1), 1
     spans = [(k - 1) * d + 1 for k, d in zip(kernel_sizes, dilation)]
     longest = 30 if wide or dense or depthwise or packed else 8  # columns past the kernel's span
+    longest = [longest] * rank
+    if algorithm == "winograd" and rank == 3:
+        longest[0] = 3  # a few depth slices: shift_add's 3-D sums are slow
     in_sizes = tuple(
-        draw(st.integers(max(1, span - p - q, 1 + max(-p, 0) + max(-q, 0)), span + longest))
-        for span, (p, q) in zip(spans, padding)
+        draw(st.integers(max(1, span - p - q, 1 + max(-p, 0) + max(-q, 0)), span + most))
+        for span, (p, q), most in zip(spans, padding, longest)
     )
     if pixels:  # rows of 20 to 70 output columns: shorter than a tile (32 float32) or not
         (p, q), span = padding[-1], spans[-1]
@@ -243,8 +248,10 @@ def test_direct_dense_tiles_equal_shift_add_on_every_face(dtype):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_winograd_fused_runs_equal_shift_add(dtype, monkeypatch):
-    """engine/winograd.py's fused loop: runs of tiles across tile rows and batch items (a run
-    of 14 tiles here, so most calls have several and a partial last one), inner tiles read in
+    """engine/winograd.py's fused loop: runs of tiles across tile rows, depth slices and batch
+    items (a run of 14 tiles here, so most calls have several and a partial last one); in 3-D
+    the depth taps summed directly, strided or dilated, slices outside the input skipped as
+    zeros; inner tiles read in
     place (channels in whole vectors) or gathered with the padding's zeros (borders, crops, and
     every tile where the channels do not fill whole vectors), output tiles stored in place or
     clipped at the edges, blocks of output lanes with a remainder, dilation's phases of unequal
@@ -427,6 +434,7 @@ def test_the_choice_follows_the_shapes():
     big_kernel = "direct" if select.WIDE_HOST else "fft"
     assert pick("conv", (56, 56), (3, 3)) == "winograd"
     assert pick("input_grad", (56, 56), (3, 3)) == "winograd"  # as the flipped-kernel convolution
+    assert pick("conv", (16, 32, 32), (3, 3, 3), c_in=32, c_out=32, batch=2) == "winograd"  # over 3x3 planes
     assert pick("conv", (28, 28), (3, 3), batch=1) == "direct"  # Winograd does not pay: 784 outputs
     assert pick("conv", (56, 56), (3, 3), c_in=3, c_out=32) == "direct"  # ... nor 3 input channels
     assert pick("input_grad", (56, 56), (3, 3), c_in=3, c_out=32) == "direct"  # ... nor 3 output channels
