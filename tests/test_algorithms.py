@@ -255,7 +255,9 @@ def test_winograd_fused_runs_equal_shift_add(dtype, monkeypatch):
     place (channels in whole vectors) or gathered with the padding's zeros (borders, crops, and
     every tile where the channels do not fill whole vectors), output tiles stored in place or
     clipped at the edges, blocks of output lanes with a remainder, dilation's phases of unequal
-    sizes; and the input gradient, as the flipped-kernel convolution."""
+    sizes; the input gradient, as the flipped-kernel convolution; and the kernel gradient, its
+    output-gradient tiles in place or gathered, its sums added per task over whole tiles of
+    input channels and one-row tiles for the rest."""
     monkeypatch.setattr(winograd, "RUN_BYTES", 1)
 
     @settings(max_examples=50)
@@ -438,7 +440,8 @@ def test_the_choice_follows_the_shapes():
     assert pick("conv", (28, 28), (3, 3), batch=1) == "direct"  # Winograd does not pay: 784 outputs
     assert pick("conv", (56, 56), (3, 3), c_in=3, c_out=32) == "direct"  # ... nor 3 input channels
     assert pick("input_grad", (56, 56), (3, 3), c_in=3, c_out=32) == "direct"  # ... nor 3 output channels
-    assert pick("kernel_grad", (56, 56), (3, 3)) == ("direct" if select.WIDE_HOST else "gemm")
+    assert pick("kernel_grad", (56, 56), (3, 3)) == "winograd"
+    assert pick("kernel_grad", (56, 56), (3, 3), c_in=8) == ("direct" if select.WIDE_HOST else "gemm")
     assert pick("conv", (56, 56), (3, 3), groups=32, c_in=32, c_out=32) == "direct"  # depthwise
     assert pick("conv", (28, 28), (3, 3), groups=32, c_in=256, c_out=256) == "direct"  # 8 channels per group
     assert pick("conv", (64, 64), (11, 11), c_in=16, c_out=16) == big_kernel
@@ -485,3 +488,15 @@ def test_float32_error_against_float64(algorithm, kernel_size, bound):
         np.float32
     )
     assert _relative_error(algorithm, x, kernel, geometry) < bound
+
+
+@pytest.mark.parametrize(("algorithm", "bound"), [("gemm", 2.3e-6), ("direct", 1.2e-6), ("winograd", 1.7e-5)])
+def test_float32_kernel_gradient_error_against_float64(algorithm, bound):
+    """Bounds: about 4x the largest error seen over 20 seeds (docs/performance.md, "Accuracy")."""
+    rng = np.random.default_rng(7)
+    geometry = ConvGeometry((40, 40), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
+    x, grad = (rng.standard_normal((2, 40, 40, 32)).astype(np.float32) for _ in range(2))
+    exact = shift_add.conv_kernel_grad(x.astype(np.float64), grad.astype(np.float64), geometry, 1)
+    approx = engine.conv_kernel_grad(x, grad, geometry, 1, algorithm)
+    assert approx.dtype == np.float32
+    assert float(np.max(np.abs(approx - exact)) / np.max(np.abs(exact))) < bound

@@ -67,6 +67,7 @@ _INPUT_GRAD = {
 _KERNEL_GRAD = {
     "shift_add": shift_add.conv_kernel_grad,
     "gemm": gemm.conv_kernel_grad,
+    "winograd": winograd.conv_kernel_grad,
     "fft": fft.conv_kernel_grad,
     "direct": direct.conv_kernel_grad,
 }

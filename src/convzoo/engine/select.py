@@ -5,7 +5,7 @@ Every algorithm computes the same three faces (docs/decisions/performance-engine
     name        conv          input grad              kernel grad       applies to
     shift_add   yes           yes                     yes               everything (the fallback)
     gemm        im2col        GEMM + col2im           im2col^T @ grad   everything
-    winograd    F(4x4, 3x3)   as a conv (stride 1)    -                 3x3 planes, stride 1 on them, groups 1
+    winograd    F(4x4, 3x3)   as a conv (stride 1)    G^T dU G          3x3 planes, stride 1 on them, groups 1
     fft         yes           yes                     yes               stride 1, groups 1, ranks 1-3
     direct      numba loops   as convs (by phases)    numba loops       ranks 1-3
 
@@ -16,9 +16,10 @@ such convolutions, one per phase of the input (`engine.phases`, no zeros inserte
 The choice, from the shapes and the host (measured in benchmarks/, docs/performance.md):
 - few channels per group (depthwise, most grouped layers): `direct`, which touches memory once;
 - a dense layer with 3x3 planes (2-D 3x3, or 3-D (KD, 3, 3)), stride 1 along them, 16 channels
-  or more each way and 1024 outputs or more per channel: `winograd`, 4x fewer multiplications
-  than the direct sum, on every host. On this AVX-512 host it ran 1.1-2.7x faster than
-  `direct`'s tiles over 16 to 512 channels and 7 to 224 columns (2.2x on 8 x 56 x 56 x 64);
+  or more each way and 1024 outputs or more per channel: `winograd` for the convolution and the
+  kernel gradient, 4x fewer multiplications than the direct sum, on every host. On this
+  AVX-512 host its convolution ran 1.1-2.7x faster than `direct`'s tiles over 16 to 512
+  channels and 7 to 224 columns (2.2x on 8 x 56 x 56 x 64), its kernel gradient 1.1-2.2x;
   with 8 to 12 channels, or a single 28 x 28 image, its transforms and kernel cost more;
 - a dense layer (one group) with more than one tap, on a host with AVX-512: `direct`'s wide
   register tiles, for every face (a strided input gradient by phases); there too, a 1x1 layer
@@ -84,8 +85,6 @@ def why_not(name: str, face: str, problem: Problem) -> str | None:
     if name == "fft":
         return fft_applies(geometry, groups)
     if name == "winograd":
-        if face == "kernel_grad":
-            return "Winograd computes outputs and input gradients, not kernel gradients"
         return winograd.applies(geometry, groups)
     raise ValueError(name)
 
@@ -97,7 +96,7 @@ def choose(face: str, problem: Problem) -> str:
         return choose("conv", as_conv_problem(problem))
     if problem.thin_groups and geometry.rank <= 3:
         return "direct"
-    if face == "conv" and winograd.applies(geometry, problem.groups) is None and winograd_pays(problem):
+    if face != "input_grad" and winograd.applies(geometry, problem.groups) is None and winograd_pays(problem):
         return "winograd"
     taps = math.prod(geometry.kernel_sizes)
     stride_one_dense = all(s == 1 for s in geometry.strides) and problem.groups == 1 and geometry.rank <= 3

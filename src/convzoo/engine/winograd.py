@@ -38,13 +38,13 @@ import numba
 import numpy as np
 
 from ..arithmetic import ConvGeometry
-from .direct.dense import LONG, SHORT, _tile_out
+from .direct.dense import LONG, SHORT, _tile_add, _tile_out
 from .direct.loops import JIT
 from .direct.simd import WIDE_BYTES, dense_lanes, sandwich_of
 from .padding import pad_or_crop
 
 TILE = 4  # outputs per tile and axis: F(4x4, 3x3)
-RUN_BYTES = 256 << 10  # V and M of a run: with the row of U being read, within a 2 MB L2 (docs/performance.md)
+RUN_BYTES = 512 << 10  # V and M (or W) of a run: a quarter of a 2 MB L2 (measured: 256 KB to 1 MB within the noise)
 
 _B_T = (
     (4, 0, -5, 0, 1, 0),
@@ -67,6 +67,7 @@ _G = np.array(
 )
 _input_transform = sandwich_of(_B_T)  # 6 x 6 vectors -> 6 x 6
 _output_transform = sandwich_of(_A_T)  # 6 x 6 vectors -> 4 x 4
+_gradient_transform = sandwich_of(tuple(zip(*_A_T)))  # A dY A^T, the adjoint: 4 x 4 -> 6 x 6
 
 
 def applies(geometry: ConvGeometry, groups: int) -> str | None:
@@ -90,6 +91,61 @@ def _rows_per_tile(size):
     return best
 
 
+@numba.njit(inline="always", **JIT)
+def _job(job, runs, run, out_h, out_w, dh, dw):
+    # job -> its phase (p, q), its first tile, the phase's outputs (rows p, p + dh, ...:
+    # phase_h of them; columns likewise), tiles per row and per (n, od) plane
+    p, rest = job // (dw * runs), job % (dw * runs)
+    q, first = rest // runs, (rest % runs) * run
+    phase_h, phase_w = -(-(out_h - p) // dh), -(-(out_w - q) // dw)
+    tiles_w = -(-phase_w // TILE)
+    return p, q, first, phase_h, phase_w, tiles_w, -(-phase_h // TILE) * tiles_w
+
+
+@numba.njit(inline="always", **JIT)
+def _input_tiles(x_flat, x_shape, out_d, v, patch, first, tiles, plane, tiles_w, p, q, depth, pads, dilation):
+    # V[kd, e, t, :] = (B^T d B)[e] for tiles first .. first + tiles of phase (p, q), d the
+    # tile's 6 x 6 inputs in the input slice that depth tap kd reads: in place inside the input
+    # (channels in whole vectors), else gathered into `patch` (36 x CP, the channels past C
+    # zero) with zeros for the padding; zero for a slice outside the input
+    n_batch, in_d, in_h, in_w, channels = x_shape
+    k_d, s_d, d_d, p_d = depth[0], depth[1], depth[2], depth[3]
+    dh, dw = dilation[0], dilation[1]
+    lanes = WIDE_BYTES // x_flat.itemsize
+    padded_in = patch.size // 36
+    step = tiles * padded_in  # from one e to the next in V
+    for t in range(tiles):
+        image, rest = (first + t) // plane, (first + t) % plane
+        n, od = image // out_d, image % out_d
+        top = p + dh * TILE * (rest // tiles_w) - pads[0]  # input row and column of d[0, 0]
+        left = q + dw * TILE * (rest % tiles_w) - pads[1]
+        inside = top >= 0 and top + 5 * dh < in_h and left >= 0 and left + 5 * dw < in_w
+        for kd in range(k_d):
+            into = (kd * 36 * tiles + t) * padded_in
+            i_d = od * s_d + kd * d_d - p_d
+            if i_d < 0 or i_d >= in_d:
+                for e in range(36):
+                    v[into + e * step : into + e * step + padded_in] = 0
+                continue
+            slice_at = (n * in_d + i_d) * in_h
+            if padded_in == channels and inside:
+                source, base = x_flat, ((slice_at + top) * in_w + left) * channels
+                row_step, col_step = dh * in_w * channels, dw * channels
+            else:
+                for i in range(6):
+                    for j in range(6):
+                        r, c = top + dh * i, left + dw * j
+                        at = (i * 6 + j) * padded_in
+                        if 0 <= r < in_h and 0 <= c < in_w:
+                            start = ((slice_at + r) * in_w + c) * channels
+                            patch[at : at + channels] = x_flat[start : start + channels]
+                        else:
+                            patch[at : at + channels] = 0
+                source, base, row_step, col_step = patch, 0, 6 * padded_in, padded_in
+            for c in range(0, padded_in, lanes):
+                _input_transform(v, into + c, 6 * step, step, source, base + c, row_step, col_step)
+
+
 @numba.njit(parallel=True, **JIT)
 def _fused(x, u, out, depth, pads, dilation, run, runs, width, chunks):
     # x (N, D, H, W, C); u (FB, KD, 36, C, width) flat, the transformed kernel in blocks of
@@ -98,15 +154,13 @@ def _fused(x, u, out, depth, pads, dilation, run, runs, width, chunks):
     # taps). A job is a run of `run` consecutive tiles (n, od, tile row, tile column) of one
     # phase (p, q), `runs` of them per phase (as many as the largest phase needs); jobs are
     # split into `chunks` ranges, one per task.
-    n_batch, in_d, in_h, in_w, channels = x.shape
+    n_batch, _, _, _, channels = x.shape
     _, out_d, out_h, out_w, out_channels = out.shape
-    k_d, s_d, d_d, p_d = depth[0], depth[1], depth[2], depth[3]
-    dh, dw = dilation[0], dilation[1]
+    k_d, dh, dw = depth[0], dilation[0], dilation[1]
     lanes = WIDE_BYTES // x.itemsize
     padded_in = -(-channels // lanes) * lanes  # channels to whole vectors, the rest zero
     padded_out = -(-out_channels // width) * width
     narrow = width == lanes
-    in_place = padded_in == channels  # whole vectors: inner tiles are read where they lie
     jobs = dh * dw * runs
     x_flat, out_flat = x.reshape(x.size), out.reshape(out.size)
     for chunk in numba.prange(chunks):
@@ -120,49 +174,12 @@ def _fused(x, u, out, depth, pads, dilation, run, runs, width, chunks):
         x_outer = np.empty(k_d, np.int64)
         w_outer = np.empty(k_d, np.int64)
         for job in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks):
-            p, rest = job // (dw * runs), job % (dw * runs)
-            q, first = rest // runs, (rest % runs) * run
-            # the phase's outputs: rows p, p + dh, ... (phase_h of them), columns q, q + dw, ...
-            phase_h, phase_w = -(-(out_h - p) // dh), -(-(out_w - q) // dw)
-            tiles_h, tiles_w = -(-phase_h // TILE), -(-phase_w // TILE)
-            plane = tiles_h * tiles_w  # tiles per (n, od)
+            p, q, first, phase_h, phase_w, tiles_w, plane = _job(job, runs, run, out_h, out_w, dh, dw)
             tiles = min(run, n_batch * out_d * plane - first)
             if tiles <= 0:
                 continue
-            # 1. V[kd, e, t, :] = (B^T d B)[e], d the tile's 6 x 6 inputs in the input slice
-            # that depth tap kd reads: in place inside the input, else gathered into `patch`
-            # with zeros for the padding; zero for a slice outside the input
-            for t in range(tiles):
-                image, rest = (first + t) // plane, (first + t) % plane
-                n, od = image // out_d, image % out_d
-                top = p + dh * TILE * (rest // tiles_w) - pads[0]  # input row and column of d[0, 0]
-                left = q + dw * TILE * (rest % tiles_w) - pads[1]
-                inside = top >= 0 and top + 5 * dh < in_h and left >= 0 and left + 5 * dw < in_w
-                for kd in range(k_d):
-                    into = (kd * 36 * tiles + t) * padded_in
-                    i_d = od * s_d + kd * d_d - p_d
-                    if i_d < 0 or i_d >= in_d:
-                        for e in range(36):
-                            v[into + e * tiles * padded_in : into + e * tiles * padded_in + padded_in] = 0
-                        continue
-                    slice_at = (n * in_d + i_d) * in_h
-                    if in_place and inside:
-                        source, base = x_flat, ((slice_at + top) * in_w + left) * channels
-                        row_step, col_step = dh * in_w * channels, dw * channels
-                    else:
-                        for i in range(6):
-                            for j in range(6):
-                                r, c = top + dh * i, left + dw * j
-                                at = (i * 6 + j) * padded_in
-                                if 0 <= r < in_h and 0 <= c < in_w:
-                                    start = ((slice_at + r) * in_w + c) * channels
-                                    patch[at : at + channels] = x_flat[start : start + channels]
-                                else:
-                                    patch[at : at + channels] = 0
-                        source, base, row_step, col_step = patch, 0, 6 * padded_in, padded_in
-                    for c in range(0, padded_in, lanes):
-                        step = tiles * padded_in
-                        _input_transform(v, into + c, 6 * step, step, source, base + c, row_step, col_step)
+            # 1. V[kd, e, t, :] = (B^T d B)[e] for the run's tiles
+            _input_tiles(x_flat, x.shape, out_d, v, patch, first, tiles, plane, tiles_w, p, q, depth, pads, dilation)
             # 2. M[e] = sum over kd of V[kd, e] @ U[kd, e]: tiles of `rows` tiles x a block of
             # output channels, the depth taps the outer terms of the sum
             rows = _rows_per_tile(tiles)
@@ -217,6 +234,139 @@ def _fused(x, u, out, depth, pads, dilation, run, runs, width, chunks):
                             at = ((image * out_h + oh + dh * i) * out_w + ow + dw * j) * out_channels + f
                             for lane in range(min(lanes, out_channels - f)):
                                 out_flat[at + lane] = edge[(i * TILE + j) * lanes + lane]
+
+
+@numba.njit(parallel=True, **JIT)
+def _fused_kernel_grad(x, grad, partial, depth, pads, dilation, run, runs, width, chunks):
+    # The adjoint of _fused in the kernel: Y_t = A^T [U * V_t] A for every tile t, so the
+    # gradient in the transformed domain is dU[kd, e] = sum over t of V_t[kd, e]^T W_t[e], with
+    # W_t = A dY_t A^T (dY_t the tile's 4 x 4 output gradients, zero past the output), and the
+    # kernel's is G^T dU G (`_untransform_kernel`). x (N, D, H, W, C); grad (N, OD, OH, OW, F);
+    # partial (chunks, KD, 36, C, FP) zeroed, FP the output channels padded to whole blocks of
+    # `width`: task `chunk` adds its runs' dU into partial[chunk]. Jobs as in _fused.
+    n_batch, _, _, _, channels = x.shape
+    _, out_d, out_h, out_w, out_channels = grad.shape
+    k_d, dh, dw = depth[0], dilation[0], dilation[1]
+    padded_out = partial.shape[-1]
+    lanes = WIDE_BYTES // x.itemsize
+    padded_in = -(-channels // lanes) * lanes
+    narrow = width == lanes
+    jobs = dh * dw * runs
+    x_flat, grad_flat = x.reshape(x.size), grad.reshape(grad.size)
+    for chunk in numba.prange(chunks):
+        sums = partial[chunk].reshape(partial[chunk].size)  # [kd, e, c, :] at ((kd * 36 + e) * C + c) * FP
+        patch = np.empty(36 * padded_in, x.dtype)
+        for i in range(patch.size):
+            patch[i] = 0
+        outputs = np.empty(16 * padded_out, x.dtype)  # a tile's output gradients, gathered
+        for i in range(outputs.size):
+            outputs[i] = 0  # the channels past F stay zero
+        v = np.empty(k_d * 36 * run * padded_in, x.dtype)
+        w = np.empty(36 * run * padded_out, x.dtype)
+        bases = np.empty(LONG, np.int64)
+        x_outer = np.zeros(1, np.int64)
+        w_outer = np.zeros(1, np.int64)
+        for job in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks):
+            p, q, first, phase_h, phase_w, tiles_w, plane = _job(job, runs, run, out_h, out_w, dh, dw)
+            tiles = min(run, n_batch * out_d * plane - first)
+            if tiles <= 0:
+                continue
+            # 1. V[kd, e, t, :] as in the forward
+            _input_tiles(x_flat, x.shape, out_d, v, patch, first, tiles, plane, tiles_w, p, q, depth, pads, dilation)
+            # 2. W[e, t, :] = (A dY_t A^T)[e]: in place inside the output, else gathered
+            step = tiles * padded_out
+            for t in range(tiles):
+                image, rest = (first + t) // plane, (first + t) % plane
+                th, tw = rest // tiles_w, rest % tiles_w
+                oh, ow = p + dh * TILE * th, q + dw * TILE * tw
+                if padded_out == out_channels and TILE * th + TILE <= phase_h and TILE * tw + TILE <= phase_w:
+                    source, base = grad_flat, ((image * out_h + oh) * out_w + ow) * out_channels
+                    row_step, col_step = dh * out_w * out_channels, dw * out_channels
+                else:
+                    for i in range(TILE):
+                        for j in range(TILE):
+                            at = (i * TILE + j) * padded_out
+                            if TILE * th + i < phase_h and TILE * tw + j < phase_w:
+                                start = ((image * out_h + oh + dh * i) * out_w + ow + dw * j) * out_channels
+                                outputs[at : at + out_channels] = grad_flat[start : start + out_channels]
+                            else:
+                                outputs[at : at + out_channels] = 0
+                    source, base, row_step, col_step = outputs, 0, TILE * padded_out, padded_out
+                for f in range(0, padded_out, lanes):
+                    _gradient_transform(w, t * padded_out + f, 6 * step, step, source, base + f, row_step, col_step)
+            # 3. dU[kd, e] += V[kd, e]^T W[e]: tiles of input channels x a block of output
+            # channels, summed over the run's tiles (whole tiles only: they add into dU)
+            for kd in range(k_d):
+                for e in range(36):
+                    x_outer[0] = (kd * 36 + e) * tiles * padded_in
+                    for block in range(padded_out // width):
+                        w_base = e * step + block * width
+                        c = 0
+                        while c < channels:
+                            rows = LONG if channels - c >= LONG else (SHORT if channels - c >= SHORT else 1)
+                            for k in range(rows):
+                                bases[k] = c + k
+                            at = ((kd * 36 + e) * channels + c) * padded_out + block * width
+                            _tile_add(
+                                rows,
+                                narrow,
+                                sums,
+                                at,
+                                padded_out,
+                                v,
+                                bases,
+                                x_outer,
+                                w_outer,
+                                1,
+                                tiles,
+                                padded_in,
+                                w,
+                                padded_out,
+                                w_base,
+                            )
+                            c += rows
+
+
+@numba.njit(**JIT)
+def _untransform_kernel(partial, g, out):
+    # out (KD, 3, 3, C, F) = G^T dU G, dU the sum over partial (chunks, KD, 36, C, FP): the
+    # adjoint of _transform_kernel, summed in float64 and rounded once
+    chunks, k_d, _, channels, _ = partial.shape
+    out_channels = out.shape[4]
+    total = np.empty((36, out_channels))
+    half = np.empty((6, 3, out_channels))
+    for kd in range(k_d):
+        for c in range(channels):
+            for e in range(36):
+                for f in range(out_channels):
+                    total[e, f] = 0.0
+                for chunk in range(chunks):
+                    row = partial[chunk, kd, e, c]
+                    for f in range(out_channels):
+                        total[e, f] += row[f]
+            for i in range(6):  # half = dU G along the columns
+                for b in range(3):
+                    for f in range(out_channels):
+                        half[i, b, f] = (
+                            g[0, b] * total[i * 6, f]
+                            + g[1, b] * total[i * 6 + 1, f]
+                            + g[2, b] * total[i * 6 + 2, f]
+                            + g[3, b] * total[i * 6 + 3, f]
+                            + g[4, b] * total[i * 6 + 4, f]
+                            + g[5, b] * total[i * 6 + 5, f]
+                        )
+            for a in range(3):
+                for b in range(3):
+                    target = out[kd, a, b, c]
+                    for f in range(out_channels):
+                        target[f] = (
+                            g[0, a] * half[0, b, f]
+                            + g[1, a] * half[1, b, f]
+                            + g[2, a] * half[2, b, f]
+                            + g[3, a] * half[3, b, f]
+                            + g[4, a] * half[4, b, f]
+                            + g[5, a] * half[5, b, f]
+                        )
 
 
 def _ceil(size: int, step: int) -> int:
@@ -299,3 +449,38 @@ def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int)
     axes = np.array(depth, np.int64), np.array(pads[-2:], np.int64), np.array((dh, dw), np.int64)
     _fused(x5, u.reshape(-1), out5, *axes, run, runs, width, chunks)
     return out.astype(dtype, copy=False)
+
+
+def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+    """`(N, *S, C_in) x (N, *O, C_out) -> (*K, C_in, C_out)`, through the transformed domain."""
+    dtype = np.result_type(x, grad)
+    work = dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    crops = tuple((max(0, -before), max(0, -after)) for before, after in geometry.padding)
+    x = pad_or_crop(x, tuple((-lo, -hi) for lo, hi in crops)) if any(map(any, crops)) else x
+    x, grad = (np.ascontiguousarray(a, dtype=work) for a in (x, grad))
+    channels, out_channels = x.shape[-1], grad.shape[-1]
+    shape = (*geometry.kernel_sizes, channels, out_channels)
+    x5, grad5 = (a.reshape(a.shape[0], *(1,) * (3 - geometry.rank), *a.shape[1:]) for a in (x, grad))
+    pads = [max(0, before) for before, _ in geometry.padding]
+    depth = (
+        (geometry.kernel_sizes[0], geometry.strides[0], geometry.dilation[0], pads[0])
+        if geometry.rank == 3
+        else (1, 1, 1, 0)
+    )
+    width = dense_lanes(work.itemsize, out_channels)
+    dh, dw = geometry.dilation[-2:]
+    run = run_length(channels, out_channels, depth[0], work.itemsize)
+    tiles = (
+        grad5.shape[0]
+        * grad5.shape[1]
+        * _ceil(_ceil(grad5.shape[2], dh), TILE)
+        * _ceil(_ceil(grad5.shape[3], dw), TILE)
+    )
+    runs = _ceil(tiles, run)
+    chunks = max(1, min(dh * dw * runs, numba.get_num_threads()))
+    partial = np.zeros((chunks, depth[0], 36, channels, _ceil(out_channels, width) * width), work)
+    axes = np.array(depth, np.int64), np.array(pads[-2:], np.int64), np.array((dh, dw), np.int64)
+    _fused_kernel_grad(x5, grad5, partial, *axes, run, runs, width, chunks)
+    out = np.empty((depth[0], 3, 3, channels, out_channels), work)
+    _untransform_kernel(partial, _G, out)
+    return out.reshape(shape).astype(dtype, copy=False)
