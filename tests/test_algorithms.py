@@ -371,6 +371,34 @@ def test_a_non_finite_operand_sends_the_call_to_gemm(poison):
     assert engine.chosen("conv", face_problem, operands=(x, kernel)) == "gemm"
 
 
+def test_winograd_checked_after_the_call_gives_the_direct_sums_nan_and_inf():
+    """Winograd's results are checked instead of its big operands (engine._checked): a NaN or an
+    Inf in x or in the output gradient must still give gemm's results, NaN and Inf included,
+    on every face; finite operands stay in winograd."""
+
+    @settings(max_examples=40)
+    @given(problem=problems("winograd", dense=True), data=st.data())
+    def check(problem, data):
+        geometry, groups, x, kernel, grad = problem
+        poison = data.draw(st.sampled_from([np.nan, np.inf, -np.inf]))
+        x, grad = x.copy(), grad.copy()
+        if data.draw(st.booleans()):
+            x.flat[data.draw(st.integers(0, x.size - 1))] = poison
+        if data.draw(st.booleans()):
+            grad.flat[data.draw(st.integers(0, grad.size - 1))] = poison
+        faces = [
+            (lambda a: engine.conv(x, kernel, geometry, groups, a)),
+            (lambda a: engine.conv_input_grad(grad, kernel, geometry, groups, a)),
+            (lambda a: engine.conv_kernel_grad(x, grad, geometry, groups, a)),
+        ]
+        with convzoo.use_algorithm("winograd"):
+            results = [run(None) for run in faces]
+        for face, result in zip(faces, results):
+            np.testing.assert_allclose(result, face("gemm"), rtol=1e-9, atol=1e-9)
+
+    check()
+
+
 @pytest.mark.parametrize("family", ["depthwise", "dense"])
 def test_direct_keeps_nan_and_inf_where_only_its_first_operand_holds_them(family):
     """`direct` skips padded zeros, which only ever multiply its second operand (the kernel, or

@@ -28,7 +28,9 @@ code instead, falling back to the automatic choice where the preferred one does 
 NaN and Inf. Winograd and the FFT mix values across positions, and `direct` skips the padded
 zeros, so none of them gives the direct sum's NaN and Inf pattern (docs/semantics.md: a padded
 zero times an infinite weight is NaN). When an operand holds a NaN or an Inf, the automatic
-choice is `gemm`, whose sums are the direct sums; a forced algorithm is used as forced. For
+choice is `gemm`, whose sums are the direct sums; a forced algorithm is used as forced.
+Winograd's results are checked after the call instead (a NaN or an Inf in a used input always
+reaches them): where one is not finite, gemm computes the call again. For
 `direct` only the second operand matters (the kernel of `conv` and `conv_input_grad`, the
 entries of the output gradient whose window reaches the padding, for `conv_kernel_grad`): the
 skipped zeros only ever multiply those, and a zero times a finite number adds nothing. Checking
@@ -105,9 +107,15 @@ def _finite(*arrays: np.ndarray) -> bool:
 
 def _checked(name: str, face: str, problem: Problem, operands: tuple) -> tuple:
     """The operands (or parts) whose NaN or Inf would give `name` another pattern than the direct
-    sums: all of them, except for `direct`, which only skips padded zeros. Those multiply the
-    kernel in `conv` and `input_grad`, and in `kernel_grad` the output-gradient entries whose
-    window reaches the padding: the slabs outside the interior along each axis, a thin border."""
+    sums, checked before the call: all of them, except for `direct`, which only skips padded
+    zeros, and `winograd`, whose results are checked instead (its transforms never cancel a NaN
+    or an Inf, so one in a used input always reaches a result; the check rides along with its
+    output transform, where a pass over a big input costs 4-8% of the call). `direct`'s skipped
+    zeros multiply the kernel in `conv` and `input_grad`, and in `kernel_grad` the
+    output-gradient entries whose window reaches the padding: the slabs outside the interior
+    along each axis, a thin border."""
+    if name == "winograd":
+        return operands[1:] if face != "kernel_grad" else ()  # the kernel, small
     if name != "direct" or len(operands) < 2:
         return operands
     second = operands[1]
@@ -146,6 +154,11 @@ def _problem(geometry: ConvGeometry, groups: int, kernel: np.ndarray, batch: int
 def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int, algorithm: str | None = None):
     """`(N, *S, C_in) x (*K, C_in/G, C_out) -> (N, *O, C_out)`."""
     name = chosen("conv", _problem(geometry, groups, kernel, x.shape[0]), algorithm, (x, kernel))
+    if name == "winograd" and algorithm is None:  # checked after the call (`_checked`)
+        try:  # through the table, checked=True positionally: tests wrap its entries
+            return _CONV[name](x, kernel, geometry, groups, True)
+        except winograd.NonFinite:
+            name = "gemm"
     return _CONV[name](x, kernel, geometry, groups)
 
 
@@ -154,6 +167,15 @@ def conv_input_grad(grad: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry
     name = chosen("input_grad", _problem(geometry, groups, kernel, grad.shape[0]), algorithm, (grad, kernel))
     if name in _INPUT_GRAD and not (name == "gemm" and all(s == 1 for s in geometry.strides)):
         return _INPUT_GRAD[name](grad, kernel, geometry, groups)
+    if name == "winograd" and algorithm is None:  # checked after the call (`_checked`)
+
+        def checked_conv(*args):
+            return _CONV["winograd"](*args, True)  # checked=True
+
+        try:
+            return phases.conv_input_grad(grad, kernel, geometry, groups, checked_conv)
+        except winograd.NonFinite:
+            return gemm.conv_input_grad(grad, kernel, geometry, groups)
     return phases.conv_input_grad(grad, kernel, geometry, groups, _CONV[name])  # stride^rank convolutions
 
 
@@ -161,4 +183,9 @@ def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, gr
     """`(N, *S, C_in) x (N, *O, C_out) -> (*K, C_in/G, C_out)`: the adjoint of `conv` in the kernel."""
     problem = Problem(geometry, groups, x.shape[-1], grad.shape[-1], x.shape[0])
     name = chosen("kernel_grad", problem, algorithm, (x, grad))
+    if name == "winograd" and algorithm is None:  # checked after the call (`_checked`)
+        try:
+            return _KERNEL_GRAD[name](x, grad, geometry, groups, True)  # checked=True, as in conv
+        except winograd.NonFinite:
+            name = "gemm"
     return _KERNEL_GRAD[name](x, grad, geometry, groups)

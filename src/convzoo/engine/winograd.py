@@ -44,7 +44,7 @@ from .direct.simd import WIDE_BYTES, dense_lanes, sandwich_of
 from .padding import pad_or_crop
 
 TILE = 4  # outputs per tile and axis: F(4x4, 3x3)
-RUN_BYTES = 512 << 10  # V and M (or W) of a run: a quarter of a 2 MB L2 (measured: 256 KB to 1 MB within the noise)
+RUN_BYTES = 256 << 10  # V and M (or W) of a run (measured, forward: 256 KB best, 1 MB 5-15% slower)
 
 _B_T = (
     (4, 0, -5, 0, 1, 0),
@@ -66,7 +66,7 @@ _G = np.array(
     ]
 )
 _input_transform = sandwich_of(_B_T)  # 6 x 6 vectors -> 6 x 6
-_output_transform = sandwich_of(_A_T)  # 6 x 6 vectors -> 4 x 4
+_output_transform = sandwich_of(_A_T, checked=True)  # 6 x 6 vectors -> 4 x 4, and 0 or NaN (simd.py)
 _gradient_transform = sandwich_of(tuple(zip(*_A_T)))  # A dY A^T, the adjoint: 4 x 4 -> 6 x 6
 
 
@@ -147,13 +147,14 @@ def _input_tiles(x_flat, x_shape, out_d, v, patch, first, tiles, plane, tiles_w,
 
 
 @numba.njit(parallel=True, **JIT)
-def _fused(x, u, out, depth, pads, dilation, run, runs, width, chunks):
+def _fused(x, u, out, depth, pads, dilation, run, runs, width, chunks, flags):
     # x (N, D, H, W, C); u (FB, KD, 36, C, width) flat, the transformed kernel in blocks of
     # `width` output channels (zero-padded); out (N, OD, OH, OW, F), every entry written; depth:
     # the depth axis's kernel size, stride, dilation and padding before (a direct sum over its
     # taps). A job is a run of `run` consecutive tiles (n, od, tile row, tile column) of one
     # phase (p, q), `runs` of them per phase (as many as the largest phase needs); jobs are
-    # split into `chunks` ranges, one per task.
+    # split into `chunks` ranges, one per task. flags[chunk]: 0 where every output the task
+    # computed is finite, else NaN (the engine then asks gemm for the direct sums' NaN and Inf).
     n_batch, _, _, _, channels = x.shape
     _, out_d, out_h, out_w, out_channels = out.shape
     k_d, dh, dw = depth[0], dilation[0], dilation[1]
@@ -173,6 +174,7 @@ def _fused(x, u, out, depth, pads, dilation, run, runs, width, chunks):
         bases = np.empty(LONG, np.int64)
         x_outer = np.empty(k_d, np.int64)
         w_outer = np.empty(k_d, np.int64)
+        bad = x.dtype.type(0)
         for job in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks):
             p, q, first, phase_h, phase_w, tiles_w, plane = _job(job, runs, run, out_h, out_w, dh, dw)
             tiles = min(run, n_batch * out_d * plane - first)
@@ -226,14 +228,15 @@ def _fused(x, u, out, depth, pads, dilation, run, runs, width, chunks):
                     if inside and f + lanes <= out_channels:
                         at = ((image * out_h + oh) * out_w + ow) * out_channels + f
                         row_step, col_step = dh * out_w * out_channels, dw * out_channels
-                        _output_transform(out_flat, at, row_step, col_step, m, source, 6 * step, step)
+                        bad += _output_transform(out_flat, at, row_step, col_step, m, source, 6 * step, step)
                         continue
-                    _output_transform(edge, 0, TILE * lanes, lanes, m, source, 6 * step, step)
+                    bad += _output_transform(edge, 0, TILE * lanes, lanes, m, source, 6 * step, step)
                     for i in range(min(TILE, phase_h - TILE * th)):
                         for j in range(min(TILE, phase_w - TILE * tw)):
                             at = ((image * out_h + oh + dh * i) * out_w + ow + dw * j) * out_channels + f
                             for lane in range(min(lanes, out_channels - f)):
                                 out_flat[at + lane] = edge[(i * TILE + j) * lanes + lane]
+        flags[chunk] = bad
 
 
 @numba.njit(parallel=True, **JIT)
@@ -421,7 +424,15 @@ def kernel_transform(kernel: np.ndarray, width: int | None = None) -> np.ndarray
     return packed
 
 
-def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
+class NonFinite(Exception):
+    """A checked call's result holds a NaN or an Inf: the engine recomputes it with gemm."""
+
+
+def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int, checked=False) -> np.ndarray:
+    """`(N, *S, C_in) x (*K, C_in, C_out) -> (N, *O, C_out)`. `checked`: raise NonFinite where an
+    output is not finite (its NaN and Inf would not be where the direct sums put them); that
+    happens whenever an input the outputs depend on is not finite, since a NaN or an Inf is
+    never cancelled by the transforms' sums and products."""
     dtype = np.result_type(x, kernel)
     work = dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
     crops = tuple((max(0, -before), max(0, -after)) for before, after in geometry.padding)
@@ -447,12 +458,16 @@ def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int)
     runs = _ceil(tiles, run)
     chunks = max(1, min(dh * dw * runs, numba.get_num_threads()))
     axes = np.array(depth, np.int64), np.array(pads[-2:], np.int64), np.array((dh, dw), np.int64)
-    _fused(x5, u.reshape(-1), out5, *axes, run, runs, width, chunks)
+    flags = np.empty(chunks, work)
+    _fused(x5, u.reshape(-1), out5, *axes, run, runs, width, chunks, flags)
+    if checked and not np.isfinite(flags).all():
+        raise NonFinite
     return out.astype(dtype, copy=False)
 
 
-def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
-    """`(N, *S, C_in) x (N, *O, C_out) -> (*K, C_in, C_out)`, through the transformed domain."""
+def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, groups: int, checked=False):
+    """`(N, *S, C_in) x (N, *O, C_out) -> (*K, C_in, C_out)`, through the transformed domain.
+    `checked`: raise NonFinite where an entry is not finite, as `conv` does."""
     dtype = np.result_type(x, grad)
     work = dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
     crops = tuple((max(0, -before), max(0, -after)) for before, after in geometry.padding)
@@ -483,4 +498,6 @@ def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, gr
     _fused_kernel_grad(x5, grad5, partial, *axes, run, runs, width, chunks)
     out = np.empty((depth[0], 3, 3, channels, out_channels), work)
     _untransform_kernel(partial, _G, out)
+    if checked and not np.isfinite(out).all():  # a kernel: small
+        raise NonFinite
     return out.reshape(shape).astype(dtype, copy=False)

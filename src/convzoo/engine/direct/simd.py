@@ -228,7 +228,7 @@ depthwise_long, depthwise_short, depthwise_one, depthwise_taps = (
 )
 
 
-def sandwich_of(matrix):
+def sandwich_of(matrix, checked=False):
     """The intrinsic for M X M^T over an n x n patch X of vectors, M (m x n) constant: Winograd's
     transforms (`engine.winograd`), one wide vector of channels per call.
 
@@ -236,12 +236,15 @@ def sandwich_of(matrix):
                                                           x[x_base + a * x_row + b * x_col : + L]
 
     for i, j < m. M's entries are small integers: a 1 or -1 is an add or a subtraction, a 0 no
-    operation, so the 6 x 6 input transform of F(4x4, 3x3) costs 2 x 6 x 22 vector operations."""
+    operation, so the 6 x 6 input transform of F(4x4, 3x3) costs 2 x 6 x 22 vector operations.
+    `checked`: it also returns 0 times the sum of everything it stored: 0 where all of it is
+    finite (and the sum does not overflow), NaN otherwise; a check for free while in registers."""
     rows = tuple(tuple(float(entry) for entry in row) for row in matrix)
     size = len(rows[0])
 
     def sandwich(typingctx, out, out_base, out_row, out_col, x, x_base, x_row, x_col):
-        signature = types.void(out, out_base, out_row, out_col, x, x_base, x_row, x_col)
+        result = out.dtype if checked else types.void
+        signature = result(out, out_base, out_row, out_col, x, x_base, x_row, x_col)
 
         def codegen(context, builder, sig, args):
             out_a, out_base_a, out_row_a, out_col_a, x_a, x_base_a, x_row_a, x_col_a = args
@@ -276,12 +279,18 @@ def sandwich_of(matrix):
                 for a in range(size)
             ]
             half = [[combine(row, [patch[a][b] for a in range(size)]) for b in range(size)] for row in rows]
+            total = None
             for i, partial in enumerate(half):
                 for j, row in enumerate(rows):
-                    builder.store(
-                        combine(row, partial), address(out_p, out_base_a, out_row_a, out_col_a, i, j), align=1
-                    )
-            return context.get_dummy_value()
+                    value = combine(row, partial)
+                    builder.store(value, address(out_p, out_base_a, out_row_a, out_col_a, i, j), align=1)
+                    total = value if total is None else builder.fadd(total, value)
+            if not checked:
+                return context.get_dummy_value()
+            lanes = [builder.extract_element(total, ir.Constant(ir.IntType(32), lane)) for lane in range(width)]
+            while len(lanes) > 1:  # a tree of adds, then times zero
+                lanes = [builder.fadd(lanes[k], lanes[k + 1]) for k in range(0, len(lanes), 2)]
+            return builder.fmul(lanes[0], ir.Constant(element, 0.0))
 
         return signature, codegen
 
