@@ -51,10 +51,11 @@ def problems(
     `pixels`: one group, 1 to 16 output channels (tiles of 4 and 8 rows over a zero-padded
     kernel below 8), stride 1 and 20 to 70 output columns along the last axis, short other
     axes (engine/direct/dense.py pixel_forward)."""
-    if algorithm == "winograd":  # 3x3 in 2-D; in 3-D any depth taps and stride over 3x3 planes
-        rank, groups = draw(st.integers(2, 3)), 1
-        kernel_sizes = (*[draw(st.integers(1, 3)) for _ in range(rank - 2)], 3, 3)
-        strides = (*[draw(st.integers(1, 2)) for _ in range(rank - 2)], 1, 1)
+    if algorithm == "winograd":  # 3x3, 3x1 or 1x3 planes (3 taps in 1-D); in 3-D any depth taps and stride
+        rank, groups = draw(st.integers(1, 3)), 1
+        plane = draw(st.sampled_from([(3, 3), (3, 1), (1, 3)])) if rank > 1 else (3,)
+        kernel_sizes = (*[draw(st.integers(1, 3)) for _ in range(rank - 2)], *plane)
+        strides = (*[draw(st.integers(1, 2)) for _ in range(rank - 2)], *(1,) * len(plane))
     else:
         rank = draw(st.integers(1, 3))
         kernel_sizes = tuple(draw(st.lists(st.integers(1, 4), min_size=rank, max_size=rank)))
@@ -248,7 +249,8 @@ def test_direct_dense_tiles_equal_shift_add_on_every_face(dtype):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_winograd_fused_runs_equal_shift_add(dtype, monkeypatch):
-    """engine/winograd.py's fused loop: runs of tiles across tile rows, depth slices and batch
+    """engine/winograd.py's fused loop, in its three forms (3x3 planes, and F(4, 3) along rows
+    or columns for 3x1 and 1x3 planes and 1-D layers): runs of tiles across tile rows, depth slices and batch
     items (a run of 14 tiles here, so most calls have several and a partial last one); in 3-D
     the depth taps summed directly, strided or dilated, slices outside the input skipped as
     zeros; inner tiles read in
@@ -465,6 +467,9 @@ def test_the_choice_follows_the_shapes():
     assert pick("conv", (56, 56), (3, 3)) == "winograd"
     assert pick("input_grad", (56, 56), (3, 3)) == "winograd"  # as the flipped-kernel convolution
     assert pick("conv", (16, 32, 32), (3, 3, 3), c_in=32, c_out=32, batch=2) == "winograd"  # over 3x3 planes
+    assert pick("conv", (56, 56), (3, 1)) == "winograd"  # F(4, 3) along rows, from 64 channels
+    assert pick("kernel_grad", (4096,), (3,)) == "winograd"
+    assert pick("conv", (56, 56), (1, 3), c_in=32, c_out=32) == "direct"  # ... not from 32
     assert pick("conv", (28, 28), (3, 3), batch=1) == "direct"  # Winograd does not pay: 784 outputs
     assert pick("conv", (56, 56), (3, 3), c_in=3, c_out=32) == "direct"  # ... nor 3 input channels
     assert pick("input_grad", (56, 56), (3, 3), c_in=3, c_out=32) == "direct"  # ... nor 3 output channels

@@ -5,7 +5,7 @@ Every algorithm computes the same three faces (docs/decisions/performance-engine
     name        conv          input grad              kernel grad       applies to
     shift_add   yes           yes                     yes               everything (the fallback)
     gemm        im2col        GEMM + col2im           im2col^T @ grad   everything
-    winograd    F(4x4, 3x3)   as a conv (stride 1)    G^T dU G          3x3 planes, stride 1 on them, groups 1
+    winograd    F(4x4, 3x3)   as a conv (stride 1)    G^T dU G          3x3, 3x1, 1x3 planes, stride 1 on them, groups 1
     fft         yes           yes                     yes               stride 1, groups 1, ranks 1-3
     direct      numba loops   as convs (by phases)    numba loops       ranks 1-3
 
@@ -20,7 +20,9 @@ The choice, from the shapes and the host (measured in benchmarks/, docs/performa
   kernel gradient, 4x fewer multiplications than the direct sum, on every host. On this
   AVX-512 host its convolution ran 1.1-2.7x faster than `direct`'s tiles over 16 to 512
   channels and 7 to 224 columns (2.2x on 8 x 56 x 56 x 64), its kernel gradient 1.1-2.2x;
-  with 8 to 12 channels, or a single 28 x 28 image, its transforms and kernel cost more;
+  with 8 to 12 channels, or a single 28 x 28 image, its transforms and kernel cost more. With
+  3 taps along one axis and 1 along the other (spatially separable stages, 1-D layers) its
+  F(4, 3) form from 64 channels each way: 1.1-1.5x there, 0.5-1.0x with 16 or 32;
 - a dense layer (one group) with more than one tap, on a host with AVX-512: `direct`'s wide
   register tiles, for every face (a strided input gradient by phases); there too, a 1x1 layer
   with 64 channels or fewer on one side and rows of 32 columns or more. That rule is about
@@ -115,11 +117,13 @@ def choose(face: str, problem: Problem) -> str:
 
 
 def winograd_pays(problem: Problem) -> bool:
-    """Winograd's fused runs beat the dense tiles from 16 channels each way and 1024 outputs
-    per channel (docs/performance.md): below those its transforms and its transformed kernel
-    (36 x C_in x C_out) cost more than the multiplications it saves."""
+    """Winograd's fused runs beat the dense tiles from 1024 outputs per channel, and 16 channels
+    each way for a 3x3 plane (4x fewer multiplications), 64 for 3 taps along one axis (2x
+    fewer: with 16 or 32 channels its transforms cost more; docs/performance.md)."""
     outputs = problem.batch * math.prod(problem.geometry.out_sizes)
-    return min(problem.in_channels, problem.out_channels) >= 16 and outputs >= 1024
+    plane = problem.geometry.kernel_sizes[-2:]
+    least = 16 if plane == (3, 3) else 64
+    return min(problem.in_channels, problem.out_channels) >= least and outputs >= 1024
 
 
 def as_conv_problem(problem: Problem) -> Problem:

@@ -228,19 +228,22 @@ depthwise_long, depthwise_short, depthwise_one, depthwise_taps = (
 )
 
 
-def sandwich_of(matrix, checked=False):
-    """The intrinsic for M X M^T over an n x n patch X of vectors, M (m x n) constant: Winograd's
-    transforms (`engine.winograd`), one wide vector of channels per call.
+def sandwich_of(left, right=None, checked=False):
+    """The intrinsic for L X R^T over a patch X of vectors, L (m x n) and R (k x l) constant
+    (R = L if None): Winograd's transforms (`engine.winograd`), one wide vector of channels per
+    call. With i < m, j < k:
 
-        out[out_base + i * out_row + j * out_col : + L] = sum over a, b of M[i, a] M[j, b] *
+        out[out_base + i * out_row + j * out_col : + L] = sum over a < n, b < l of L[i, a] R[j, b] *
                                                           x[x_base + a * x_row + b * x_col : + L]
 
-    for i, j < m. M's entries are small integers: a 1 or -1 is an add or a subtraction, a 0 no
-    operation, so the 6 x 6 input transform of F(4x4, 3x3) costs 2 x 6 x 22 vector operations.
-    `checked`: it also returns 0 times the sum of everything it stored: 0 where all of it is
-    finite (and the sum does not overflow), NaN otherwise; a check for free while in registers."""
-    rows = tuple(tuple(float(entry) for entry in row) for row in matrix)
-    size = len(rows[0])
+    The entries are small integers: a 1 or -1 is an add or a subtraction, a 0 no operation, so
+    the 6 x 6 input transform of F(4x4, 3x3) costs 2 x 6 x 22 vector operations; L = ((1,),)
+    transforms along columns only (the 1-D form). `checked`: it also returns 0 times the sum of
+    everything it stored: 0 where all of it is finite (and the sum does not overflow), NaN
+    otherwise; a check for free while in registers."""
+    lefts = tuple(tuple(float(entry) for entry in row) for row in left)
+    rights = lefts if right is None else tuple(tuple(float(entry) for entry in row) for row in right)
+    size_a, size_b = len(lefts[0]), len(rights[0])
 
     def sandwich(typingctx, out, out_base, out_row, out_col, x, x_base, x_row, x_col):
         result = out.dtype if checked else types.void
@@ -275,13 +278,13 @@ def sandwich_of(matrix, checked=False):
                 return total
 
             patch = [
-                [builder.load(address(x_p, x_base_a, x_row_a, x_col_a, a, b), align=1) for b in range(size)]
-                for a in range(size)
+                [builder.load(address(x_p, x_base_a, x_row_a, x_col_a, a, b), align=1) for b in range(size_b)]
+                for a in range(size_a)
             ]
-            half = [[combine(row, [patch[a][b] for a in range(size)]) for b in range(size)] for row in rows]
+            half = [[combine(row, [patch[a][b] for a in range(size_a)]) for b in range(size_b)] for row in lefts]
             total = None
             for i, partial in enumerate(half):
-                for j, row in enumerate(rows):
+                for j, row in enumerate(rights):
                     value = combine(row, partial)
                     builder.store(value, address(out_p, out_base_a, out_row_a, out_col_a, i, j), align=1)
                     total = value if total is None else builder.fadd(total, value)
