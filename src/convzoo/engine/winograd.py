@@ -42,10 +42,13 @@ M: E x run x (KD C_in + C_out) values, RUN_BYTES or one long register tile of ti
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
 from ..arithmetic import ConvGeometry
+from .direct import _as_3d
 from .direct.dense import LONG, SHORT, _tile_add, _tile_out
 from .direct.loops import JIT
 from .direct.simd import WIDE_BYTES, dense_lanes, sandwich_of
@@ -503,6 +506,12 @@ def kernel_transform(kernel: np.ndarray, width: int | None = None) -> np.ndarray
     return packed
 
 
+def _work_dtype(*arrays: np.ndarray) -> np.dtype:
+    """The dtype the loops compute in: the operands', or float64 for dtypes without tiles."""
+    dtype = np.result_type(*arrays)
+    return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
+
+
 class NonFinite(Exception):
     """A checked call's result holds a NaN or an Inf: the engine recomputes it with gemm."""
 
@@ -526,11 +535,11 @@ def _setup(x: np.ndarray, geometry: ConvGeometry, work: np.dtype, channels: int,
     width = dense_lanes(work.itemsize, out_channels)
     run = run_length(form[0] * form[1], channels, out_channels, depth[0], work.itemsize)
     # the largest phase's tiles (its rows and columns: ceil(O / d))
-    along = [_ceil(_ceil(size, d), TILE if span == 6 else 1) for size, d, span in zip(out_sizes[1:], (dh, dw), form)]
+    along = [_ceil(_ceil(size, d), TILE if span == SPAN else 1) for size, d, span in zip(out_sizes[1:], (dh, dw), form)]
     runs = _ceil(batch * out_sizes[0] * along[0] * along[1], run)
     chunks = max(1, min(dh * dw * runs, numba.get_num_threads()))
     arrays = tuple(np.array(a, np.int64) for a in (depth, pads[1:], (dh, dw), form))
-    return x.reshape(x.shape[0], *(1,) * fill, *x.shape[1:]), arrays, (run, runs, width, chunks)
+    return _as_3d(x, geometry.rank, 1), arrays, (run, runs, width, chunks)
 
 
 def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int, checked=False) -> np.ndarray:
@@ -538,16 +547,14 @@ def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int,
     output is not finite (its NaN and Inf would not be where the direct sums put them); that
     happens whenever an input the outputs depend on is not finite, since a NaN or an Inf is
     never cancelled by the transforms' sums and products."""
-    dtype = np.result_type(x, kernel)
-    work = dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    dtype, work = np.result_type(x, kernel), _work_dtype(x, kernel)
     out = np.empty((x.shape[0], *geometry.out_sizes, kernel.shape[-1]), work)
     if out.size == 0:
         return out.astype(dtype, copy=False)
     x5, arrays, (run, runs, width, chunks) = _setup(x, geometry, work, x.shape[-1], kernel.shape[-1], x.shape[0])
     u = kernel_transform(kernel.astype(work, copy=False), width)
     flags = np.empty(chunks, work)
-    out5 = out.reshape(out.shape[0], *(1,) * (3 - geometry.rank), *out.shape[1:])
-    _fused(x5, u.reshape(-1), out5, *arrays, run, runs, width, chunks, flags)
+    _fused(x5, u.reshape(-1), _as_3d(out, geometry.rank, 1), *arrays, run, runs, width, chunks, flags)
     if checked and not np.isfinite(flags).all():
         raise NonFinite
     return out.astype(dtype, copy=False)
@@ -556,14 +563,13 @@ def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int,
 def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, groups: int, checked=False):
     """`(N, *S, C_in) x (N, *O, C_out) -> (*K, C_in, C_out)`, through the transformed domain.
     `checked`: raise NonFinite where an entry is not finite, as `conv` does."""
-    dtype = np.result_type(x, grad)
-    work = dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    dtype, work = np.result_type(x, grad), _work_dtype(x, grad)
     channels, out_channels = x.shape[-1], grad.shape[-1]
-    fill = 3 - geometry.rank
-    plane = ((1,) * fill + geometry.kernel_sizes)[1:]
+    depth_taps, *sizes = (1,) * (3 - geometry.rank) + geometry.kernel_sizes
+    plane = tuple(sizes)
+    values = math.prod(_FORMS[plane])
     x5, arrays, (run, runs, width, chunks) = _setup(x, geometry, work, channels, out_channels, x.shape[0])
-    grad5 = np.ascontiguousarray(grad, dtype=work).reshape(grad.shape[0], *(1,) * fill, *grad.shape[1:])
-    depth_taps, values = int(arrays[0][0]), int(arrays[3][0] * arrays[3][1])
+    grad5 = _as_3d(np.ascontiguousarray(grad, dtype=work), geometry.rank, 1)
     partial = np.zeros((chunks, depth_taps, values, channels, _ceil(out_channels, width) * width), work)
     _fused_kernel_grad(x5, grad5, partial, *arrays, run, runs, width, chunks)
     out = np.empty((depth_taps, *plane, channels, out_channels), work)
