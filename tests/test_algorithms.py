@@ -51,11 +51,12 @@ def problems(
     `pixels`: one group, 1 to 16 output channels (tiles of 4 and 8 rows over a zero-padded
     kernel below 8), stride 1 and 20 to 70 output columns along the last axis, short other
     axes (engine/direct/dense.py pixel_forward)."""
-    if algorithm == "winograd":  # 3x3, 3x1 or 1x3 planes (3 taps in 1-D); in 3-D any depth taps and stride
+    if algorithm == "winograd":  # planes of 1 to 3 taps per axis (ceil(K / s) when strided); in 3-D any depth
         rank, groups = draw(st.integers(1, 3)), 1
-        plane = draw(st.sampled_from([(3, 3), (3, 1), (1, 3)])) if rank > 1 else (3,)
+        plane_strides = [draw(st.sampled_from([1, 1, 2])) for _ in range(min(rank, 2))]
+        plane = [draw(st.integers(1, 3 * s)) for s in plane_strides]
         kernel_sizes = (*[draw(st.integers(1, 3)) for _ in range(rank - 2)], *plane)
-        strides = (*[draw(st.integers(1, 2)) for _ in range(rank - 2)], *(1,) * len(plane))
+        strides = (*[draw(st.integers(1, 2)) for _ in range(rank - 2)], *plane_strides)
     else:
         rank = draw(st.integers(1, 3))
         kernel_sizes = tuple(draw(st.lists(st.integers(1, 4), min_size=rank, max_size=rank)))
@@ -83,6 +84,8 @@ def problems(
         in_sizes = (*in_sizes[:-1], draw(st.integers(20, 70)) + span - 1 - p - q)
     geometry = ConvGeometry(in_sizes, kernel_sizes, strides, dilation, padding)
     assume(all(o >= 1 for o in geometry.out_sizes))
+    if algorithm == "winograd":
+        assume(any(winograd.applies(geometry, 1, face) is None for face in select.FACES))
     per_group_in = draw(st.integers(1, 4))
     out_channels = groups * draw(st.integers(1, 4))
     if depthwise:
@@ -112,8 +115,16 @@ def problems(
 @st.composite
 def winograd_cases(draw):
     """2-D 3x3 stride-1 dense layers (rare among `cases()`): conv in every padding form and mode,
-    and the stride-1 transpose, whose forward is the flipped-kernel convolution."""
-    kind = draw(st.sampled_from(["conv", "transpose"]))
+    and the stride-1 transpose, whose forward is the flipped-kernel convolution; and the 4x4
+    stride-2 transpose, whose forward is an input gradient of 2x2 phases."""
+    kind = draw(st.sampled_from(["conv", "transpose", "transpose_4x4"]))
+    if kind == "transpose_4x4":
+        sizes = tuple(draw(st.lists(st.integers(2, 9), min_size=2, max_size=2)))
+        c_in, c_out = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        options = {"strides": 2, "padding": draw(st.sampled_from(["valid", "same"]))}
+        rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+        arrays = (rng.standard_normal((2, *sizes, c_in)), rng.standard_normal((4, 4, c_out, c_in)))
+        return Case("transpose", (*arrays, rng.standard_normal(c_out)), options)
     dilation = draw(st.integers(1, 2))
     sizes = tuple(draw(st.lists(st.integers(2 * dilation + 1 + 2, 12), min_size=2, max_size=2)))
     c_in, c_out = draw(st.integers(1, 3)), draw(st.integers(1, 3))
@@ -249,17 +260,19 @@ def test_direct_dense_tiles_equal_shift_add_on_every_face(dtype):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_winograd_fused_runs_equal_shift_add(dtype, monkeypatch):
-    """engine/winograd.py's fused loop, in its three forms (3x3 planes, and F(4, 3) along rows
-    or columns for 3x1 and 1x3 planes and 1-D layers): runs of tiles across tile rows, depth slices and batch
-    items (a run of 14 tiles here, so most calls have several and a partial last one); in 3-D
-    the depth taps summed directly, strided or dilated, slices outside the input skipped as
-    zeros; inner tiles read in
-    place (channels in whole vectors) or gathered with the padding's zeros (borders, crops, and
-    every tile where the channels do not fill whole vectors), output tiles stored in place or
-    clipped at the edges, blocks of output lanes with a remainder, dilation's phases of unequal
-    sizes; the input gradient, as the flipped-kernel convolution; and the kernel gradient, its
-    output-gradient tiles in place or gathered, its sums added per task over whole tiles of
-    input channels and one-row tiles for the rest."""
+    """engine/winograd.py's fused loop in its nine forms (F(4, 3), F(4, 2) or none along each
+    axis of the plane: 3x3, 2x2, 3x2, 3x1, 2x1, 1x1, ... planes, and 1-D layers of 2 or 3 taps):
+    runs of tiles across tile rows, depth slices and batch items (a run of 14 tiles here, so
+    most calls have several and a partial last one); in 3-D the depth taps summed directly,
+    strided or dilated, slices outside the input skipped as zeros; strided axes as sums of
+    phase terms (their taps zero-padded to ceil(K / s)); inner tiles read in place (channels in
+    whole vectors) or gathered with the padding's zeros (borders, crops, and every tile where the
+    channels do not fill whole vectors), output tiles stored in place or clipped at the edges,
+    blocks of output lanes with a remainder, dilation's phases of unequal sizes; the input
+    gradient's phases as the parts of one call, each with its own form, taps and (for
+    dilation sharing factors with the stride) phases of its own, phases with no taps zero; and
+    the kernel gradient, per phase term, its output-gradient tiles in place or gathered, its sums
+    added per task over whole tiles of input channels and one-row tiles for the rest."""
     monkeypatch.setattr(winograd, "RUN_BYTES", 1)
 
     @settings(max_examples=50)
@@ -481,6 +494,10 @@ def test_the_choice_follows_the_shapes():
     assert pick("kernel_grad", (64, 64), (11, 11), c_in=16, c_out=16) == big_kernel
     assert pick("conv", (56, 56), (3, 3), strides=(2, 2)) == "direct"
     assert pick("input_grad", (56, 56), (3, 3), strides=(2, 2)) == ("direct" if select.WIDE_HOST else "gemm")
+    assert pick("input_grad", (32, 32), (4, 4), strides=(2, 2)) == "winograd"  # its phases are 2x2: 2.56x
+    assert pick("conv", (32, 32), (4, 4), strides=(2, 2)) != "winograd"  # its phase terms lost
+    assert pick("conv", (56, 56), (2, 2)) == "winograd"  # F(4x4, 2x2)
+    assert pick("conv", (56, 56), (2, 1)) != "winograd"  # F(4, 2) along one axis saves 1.6x
     assert pick("conv", (28, 28), (1, 1), c_in=256, c_out=128) == "gemm"  # one matrix product
     assert pick("kernel_grad", (28, 28), (1, 1), c_in=256, c_out=128) == "gemm"
     thin_pointwise = "direct" if select.WIDE_HOST else "gemm"  # 64 channels on one side, long rows
@@ -511,7 +528,14 @@ def _relative_error(algorithm, x, kernel, geometry):
 @pytest.mark.parametrize(
     ("algorithm", "kernel_size", "bound"),
     # bounds: about 4x the largest error seen over 20 seeds (docs/performance.md, "Accuracy")
-    [("gemm", 3, 4e-6), ("direct", 3, 4e-6), ("winograd", 3, 3e-5), ("fft", 3, 1.2e-6), ("fft", 11, 1.2e-6)],
+    [
+        ("gemm", 3, 4e-6),
+        ("direct", 3, 4e-6),
+        ("winograd", 3, 3e-5),
+        ("winograd", 2, 1.4e-5),
+        ("fft", 3, 1.2e-6),
+        ("fft", 11, 1.2e-6),
+    ],
 )
 def test_float32_error_against_float64(algorithm, kernel_size, bound):
     rng = np.random.default_rng(7)
@@ -531,5 +555,19 @@ def test_float32_kernel_gradient_error_against_float64(algorithm, bound):
     x, grad = (rng.standard_normal((2, 40, 40, 32)).astype(np.float32) for _ in range(2))
     exact = shift_add.conv_kernel_grad(x.astype(np.float64), grad.astype(np.float64), geometry, 1)
     approx = engine.conv_kernel_grad(x, grad, geometry, 1, algorithm)
+    assert approx.dtype == np.float32
+    assert float(np.max(np.abs(approx - exact)) / np.max(np.abs(exact))) < bound
+
+
+@pytest.mark.parametrize(("algorithm", "bound"), [("direct", 2.3e-6), ("winograd", 1.3e-5)])
+def test_float32_strided_input_gradient_error_against_float64(algorithm, bound):
+    """A 4x4 stride-2 layer's input gradient (a transpose convolution's forward), whose phases
+    Winograd computes in F(4x4, 2x2). Bounds: about 4x the largest error seen over 20 seeds."""
+    rng = np.random.default_rng(7)
+    geometry = ConvGeometry((40, 40), (4, 4), (2, 2), (1, 1), ((1, 1), (1, 1)))
+    grad = rng.standard_normal((2, *geometry.out_sizes, 32)).astype(np.float32)
+    kernel = (rng.standard_normal((4, 4, 32, 32)) / math.sqrt(32 * 16)).astype(np.float32)
+    exact = shift_add.conv_input_grad(grad.astype(np.float64), kernel.astype(np.float64), geometry, 1)
+    approx = engine.conv_input_grad(grad, kernel, geometry, 1, algorithm)
     assert approx.dtype == np.float32
     assert float(np.max(np.abs(approx - exact)) / np.max(np.abs(exact))) < bound

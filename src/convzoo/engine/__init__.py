@@ -63,6 +63,7 @@ _CONV = {
 _INPUT_GRAD = {
     "shift_add": shift_add.conv_input_grad,
     "gemm": gemm.conv_input_grad,
+    "winograd": winograd.conv_input_grad,  # by phases, as the parts of one call
     "fft": fft.conv_input_grad,
     "direct": direct.conv_input_grad,  # by phases, a dense layer's in one call
 }
@@ -165,17 +166,13 @@ def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int,
 def conv_input_grad(grad: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int, algorithm=None):
     """`(N, *O, C_out) x (*K, C_in/G, C_out) -> (N, *S, C_in)`: the adjoint of `conv` in x."""
     name = chosen("input_grad", _problem(geometry, groups, kernel, grad.shape[0]), algorithm, (grad, kernel))
+    if name == "winograd" and algorithm is None:  # checked after the call (`_checked`)
+        try:
+            return _INPUT_GRAD[name](grad, kernel, geometry, groups, True)  # checked=True, as in conv
+        except winograd.NonFinite:
+            name = "gemm"
     if name in _INPUT_GRAD and not (name == "gemm" and all(s == 1 for s in geometry.strides)):
         return _INPUT_GRAD[name](grad, kernel, geometry, groups)
-    if name == "winograd" and algorithm is None:  # checked after the call (`_checked`)
-
-        def checked_conv(*args):
-            return _CONV["winograd"](*args, True)  # checked=True
-
-        try:
-            return phases.conv_input_grad(grad, kernel, geometry, groups, checked_conv)
-        except winograd.NonFinite:
-            return gemm.conv_input_grad(grad, kernel, geometry, groups)
     return phases.conv_input_grad(grad, kernel, geometry, groups, _CONV[name])  # stride^rank convolutions
 
 

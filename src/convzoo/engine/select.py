@@ -5,7 +5,7 @@ Every algorithm computes the same three faces (docs/decisions/performance-engine
     name        conv          input grad              kernel grad       applies to
     shift_add   yes           yes                     yes               everything (the fallback)
     gemm        im2col        GEMM + col2im           im2col^T @ grad   everything
-    winograd    F(4x4, 3x3)   as a conv (stride 1)    G^T dU G          3x3, 3x1, 1x3 planes, stride 1 on them, groups 1
+    winograd    F(4, 3|2)     phases as parts         G^T dU G          planes of 1-3 taps per axis (ceil(K/s)), groups 1
     fft         yes           yes                     yes               stride 1, groups 1, ranks 1-3
     direct      numba loops   as convs (by phases)    numba loops       ranks 1-3
 
@@ -22,7 +22,10 @@ The choice, from the shapes and the host (measured in benchmarks/, docs/performa
   channels and 7 to 224 columns (2.2x on 8 x 56 x 56 x 64), its kernel gradient 1.1-2.2x;
   with 8 to 12 channels, or a single 28 x 28 image, its transforms and kernel cost more. With
   3 taps along one axis and 1 along the other (spatially separable stages, 1-D layers) its
-  F(4, 3) form from 64 channels each way: 1.1-1.5x there, 0.5-1.0x with 16 or 32;
+  F(4, 3) form from 64 channels each way: 1.1-1.5x there, 0.5-1.0x with 16 or 32. 2x2 planes
+  (F(4x4, 2x2), 2.56x fewer multiplications) likewise from 16 channels: 1.3-1.4x at 8 x 56 x 56
+  x 64. Of strided layers only the input gradient of a 4x4 stride-2 one (a transpose
+  convolution's forward: 2x2 phases), 1.1x (`winograd_pays`);
 - a dense layer (one group) with more than one tap, on a host with AVX-512: `direct`'s wide
   register tiles, for every face (a strided input gradient by phases); there too, a 1x1 layer
   with 64 channels or fewer on one side and rows of 32 columns or more. That rule is about
@@ -87,7 +90,7 @@ def why_not(name: str, face: str, problem: Problem) -> str | None:
     if name == "fft":
         return fft_applies(geometry, groups)
     if name == "winograd":
-        return winograd.applies(geometry, groups)
+        return winograd.applies(geometry, groups, face)
     raise ValueError(name)
 
 
@@ -98,7 +101,7 @@ def choose(face: str, problem: Problem) -> str:
         return choose("conv", as_conv_problem(problem))
     if problem.thin_groups and geometry.rank <= 3:
         return "direct"
-    if face != "input_grad" and winograd.applies(geometry, problem.groups) is None and winograd_pays(problem):
+    if winograd.applies(geometry, problem.groups, face) is None and winograd_pays(problem, face):
         return "winograd"
     taps = math.prod(geometry.kernel_sizes)
     stride_one_dense = all(s == 1 for s in geometry.strides) and problem.groups == 1 and geometry.rank <= 3
@@ -116,14 +119,24 @@ def choose(face: str, problem: Problem) -> str:
     return "gemm"
 
 
-def winograd_pays(problem: Problem) -> bool:
-    """Winograd's fused runs beat the dense tiles from 1024 outputs per channel, and 16 channels
-    each way for a 3x3 plane (4x fewer multiplications), 64 for 3 taps along one axis (2x
-    fewer: with 16 or 32 channels its transforms cost more; docs/performance.md)."""
-    outputs = problem.batch * math.prod(problem.geometry.out_sizes)
-    plane = problem.geometry.kernel_sizes[-2:]
-    least = 16 if plane == (3, 3) else 64
-    return min(problem.in_channels, problem.out_channels) >= least and outputs >= 1024
+def winograd_pays(problem: Problem, face: str = "conv") -> bool:
+    """Winograd's fused runs beat the dense tiles (docs/performance.md) from 1024 outputs per
+    channel, where they save at least half the multiplications (`winograd.saving`), with 16
+    channels each way where a form transforms both axes of the plane (3x3: 4x fewer, 2x2: 2.56x),
+    64 where only one (3 taps along one axis: 2x; with 16 or 32 channels its transforms cost
+    more). Of strided layers, only the input gradient, at 2.5x (a 4x4 stride-2 layer's: its
+    phases are 2x2): a 3x3 stride-2 layer's phases save 1.78x, its convolution's phase terms
+    1.44x, and both lost to the dense tiles, as did the 4x4 one's convolution."""
+    geometry = problem.geometry
+    strided = any(s != 1 for s in geometry.strides[-2:])
+    if strided and face != "input_grad":
+        return False
+    ratio, both_axes = winograd.saving(geometry, face)
+    outputs = problem.batch * math.prod(geometry.out_sizes)
+    least = 16 if both_axes else 64
+    return (
+        ratio >= (2.5 if strided else 2) and min(problem.in_channels, problem.out_channels) >= least and outputs >= 1024
+    )
 
 
 def as_conv_problem(problem: Problem) -> Problem:

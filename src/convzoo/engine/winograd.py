@@ -1,4 +1,4 @@
-"""Winograd minimal filtering F(4x4, 3x3), and F(4, 3) along one axis, for stride-1 layers.
+"""Winograd minimal filtering: F(4, 3) and F(4, 2) along each axis of the plane, fused.
 
 Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks" (arXiv:1509.09308). A 4x4
 tile of outputs of a 3x3 correlation needs 36 multiplications in the transformed domain
@@ -7,58 +7,73 @@ kernel. Across channels the 36 element-wise products become 36 matrix products
 
     M[e] = V[e] @ U[e],   V (36, tiles, C_in) the input tiles,  U (36, C_in, C_out) the kernel
 
-so the multiply count falls 4x. A kernel of 3 taps along one axis and 1 along the other (the
-stages of a spatially separable layer, or a 1-D layer of 3 taps) takes F(4, 3) along that axis:
-6 products per 4 outputs instead of 12. The plane's form (`_FORMS`): 6 x 6 transformed values
-per tile, 6 x 1 (a (3, 1) kernel) or 1 x 6 (a (1, 3) kernel, or 1-D).
+so the multiply count falls 4x. Each axis of the plane takes F(4, 3) (3 taps: 6 transformed
+values per 4 outputs), F(4, 2) (2 taps: 5 per 4; the same Toom-Cook construction on the
+points 0, 1, -1, 2 and infinity) or none (1 tap): nine forms (SPANS: 6, 5 or 1 per axis), so
+a 2x2 plane saves 2.56x, a (3, 1) one (a spatially separable stage, or a 1-D layer of 3 taps) 2x.
+
+Parts and terms. One call computes parts, each a stride-1 correlation into a strided place of
+the output, summing terms, each a correlation of its own taps with its own shift of the input:
+
+- dilation d along an axis: d parts, one per phase p of the outputs (p, p + d, ...), reading
+  every d-th input;
+- stride s (dilation 1): one part summing s terms, term a reading every s-th input from a with
+  the taps a, a + s, ... (zero-padded to ceil(K / s) taps, so a 3x3 stride-2 layer is 4 terms of
+  2x2: 1.44x fewer multiplications, a 4x4 one 2.56x);
+- the depth taps of a 3-D kernel: terms, V[k] for the slice each reads (any depth stride and
+  dilation);
+- the input gradient (`engine.phases`): one part per input phase, each a correlation of the
+  output gradient with its own taps of the flipped kernel and its own form (a 4x4 stride-2
+  layer's are 2x2; a 3x3 one's 2x2, 2x1, 1x2 and 1x1), storing into its positions of dx.
 
 One compiled loop (`_fused`) does the three steps for a run of tiles at a time, taken in order
 across tile rows, depth slices and batch items, so that V and M stay in the thread's cache
 instead of travelling through memory (written to memory whole, a 56 x 56 x 64 layer's V and M
 are 2.2 times its input and output, and the transforms then cost more than the products):
 
-1. B^T d B per tile and vector of channels (`simd.sandwich_of`, the tile's vectors in
-   registers) into V (E, run, C): read in place inside the input where the channels fill whole
-   vectors, else gathered into a small patch with the padding's zeros;
-2. the E products, in `direct`'s dense register tiles (a tile of the run's tiles x two wide
-   vectors of output channels summed over the input channels), into M (E, run, F);
+1. B^T d B per tile, term and vector of channels (`simd.sandwich_of`, the tile's vectors in
+   registers) into V (K, E, run, C): read in place inside the input where the channels fill
+   whole vectors, else gathered into a small patch with the padding's zeros;
+2. the E products, summed over the terms, in `direct`'s dense register tiles (a tile of the
+   run's tiles x two wide vectors of output channels summed over the input channels), into M;
 3. A^T m A per tile and vector into the output, straight where the tile lies inside it, and
    0 or NaN back for the engine's check of non-finite results (`checked`).
 
-3-D: a (KD, 3, 3) kernel sums its depth taps directly, V[kd] for the input slice each reads
-(any depth size, stride and dilation). Dilation d along rows and columns: a dilated
-convolution is d^2 undilated ones, one per phase of the input (positions p, p + d, ... on each
-axis give the outputs p, p + d, ...); tiles read a phase's rows and columns, and store with
-steps of d. The kernel gradient is the adjoint (`_fused_kernel_grad`): dU[e] = sum over tiles
-of V[e]^T (A dY A^T)[e], then G^T dU G.
+The kernel gradient is the adjoint (`_fused_kernel_grad`): dU[k, e] = sum over tiles of
+V[k, e]^T (A dY A^T)[e], then G^T dU G per term, scattered back to its taps.
 
 Accuracy. The transforms' entries (up to 5 and 8, and 1/24 in G) grow the rounding error: in
-float32 the error of F(4x4, 3x3) is several times that of the direct sum (docs/performance.md
-gives the measured figures; tests/test_algorithms.py bounds it).
+float32 the error of F(4x4, 3x3) is several times that of the direct sum, F(4, 2)'s less
+(docs/performance.md gives the measured figures; tests/test_algorithms.py bounds them).
 
-Temporary memory: the transformed kernel (KD x E x C_in x C_out, packed), and per thread V and
-M: E x run x (KD C_in + C_out) values, RUN_BYTES or one long register tile of tiles.
+Temporary memory: the transformed kernels (K x E x C_in x C_out each, packed), and per thread V
+and M: E x run x (K C_in + C_out) values, RUN_BYTES or one long register tile of tiles.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 
 import numba
 import numpy as np
 
 from ..arithmetic import ConvGeometry
+from . import phases
 from .direct import _as_3d
 from .direct.dense import LONG, SHORT, _tile_add, _tile_out
 from .direct.loops import JIT
 from .direct.simd import WIDE_BYTES, dense_lanes, sandwich_of
-from .padding import pad_or_crop
+from .shift_add import swap_channels
 
-TILE = 4  # outputs per tile along a transformed axis: F(4, 3)
-SPAN = 6  # inputs per tile along a transformed axis: TILE + 3 - 1
+TILE = 4  # outputs per tile along a transformed axis: F(4, r)
+SPANS = {1: 1, 2: 5, 3: 6}  # taps r along an axis -> transformed values per tile (TILE + r - 1; 1: not transformed)
+MAX_SPAN = 6
 RUN_BYTES = 256 << 10  # V and M (or W) of a run (measured, forward: 256 KB best, 1 MB 5-15% slower)
 
-_B_T = (
+# F(4, 3), points 0, 1, -1, 2, -2 and infinity (Lavin and Gray)
+_B_T3 = (
     (4, 0, -5, 0, 1, 0),
     (0, -4, -4, 1, 1, 0),
     (0, 4, -4, -1, 1, 0),
@@ -66,9 +81,8 @@ _B_T = (
     (0, 2, -1, -2, 1, 0),
     (0, 4, 0, -5, 0, 1),
 )
-_A_T = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))
-_A = tuple(zip(*_A_T))
-_G = np.array(
+_A_T3 = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))
+_G3 = np.array(
     [
         [1 / 4, 0, 0],
         [-1 / 6, -1 / 6, -1 / 6],
@@ -78,65 +92,76 @@ _G = np.array(
         [0, 0, 1],
     ]
 )
+# F(4, 2), points 0, 1, -1, 2 and infinity: the same Toom-Cook construction (A^T the points'
+# powers, G their Lagrange weights, B^T solved from the bilinear identity)
+_B_T2 = ((2, -1, -2, 1, 0), (0, -2, -1, 1, 0), (0, 2, -3, 1, 0), (0, -1, 0, 1, 0), (0, 2, -1, -2, 1))
+_A_T2 = ((1, 1, 1, 1, 0), (0, 1, -1, 2, 0), (0, 1, 1, 4, 0), (0, 1, -1, 8, 1))
+_G2 = np.array([[1 / 2, 0], [-1 / 2, -1 / 2], [-1 / 6, 1 / 6], [1 / 6, 1 / 3], [0, 1]])
 _ONE = ((1,),)  # an axis that is not transformed
-# the forms, by the kernel's (rows, columns) in its plane: (transformed rows, columns) per tile
-_FORMS = {(3, 3): (SPAN, SPAN), (3, 1): (SPAN, 1), (1, 3): (1, SPAN)}
-# their transforms: input (B^T d B), output (A^T m A, checked), output gradient (A dY A^T)
-_IN_2D, _IN_ROWS, _IN_COLUMNS = sandwich_of(_B_T), sandwich_of(_B_T, _ONE), sandwich_of(_ONE, _B_T)
-_OUT_2D, _OUT_ROWS, _OUT_COLUMNS = (sandwich_of(*pair, checked=True) for pair in ((_A_T,), (_A_T, _ONE), (_ONE, _A_T)))
-_GRAD_2D, _GRAD_ROWS, _GRAD_COLUMNS = sandwich_of(_A), sandwich_of(_A, _ONE), sandwich_of(_ONE, _A)
+# per span: input transform B^T, output transform A^T, kernel transform G
+_BY_SPAN = {6: (_B_T3, _A_T3, _G3), 5: (_B_T2, _A_T2, _G2), 1: (_ONE, _ONE, np.ones((1, 1)))}
 
 
-def applies(geometry: ConvGeometry, groups: int) -> str | None:
-    plane = ((1,) * (2 - geometry.rank) + geometry.kernel_sizes)[-2:]
-    if geometry.rank > 3 or plane not in _FORMS:
-        return (
-            "Winograd is for kernels of 3x3, (3, 1) or (1, 3) in 2-D, (KD, 3, 3), (KD, 3, 1) or (KD, 1, 3) "
-            "in 3-D, and 3 taps in 1-D"
-        )
-    if any(s != 1 for s in geometry.strides[-2:]):
-        return "Winograd is for stride 1 along rows and columns"
-    if groups != 1:
-        return "Winograd is for groups=1"
-    return None
+def _transpose(matrix):
+    return tuple(zip(*matrix))
 
 
-@numba.njit(inline="always", **JIT)
-def _transform_input(rows, columns, out, out_base, out_row, out_col, x, x_base, x_row, x_col):
-    # B^T d B for the form (rows, columns): 6 x 6, 6 x 1 or 1 x 6 transformed values
-    if rows == columns:
-        _IN_2D(out, out_base, out_row, out_col, x, x_base, x_row, x_col)
-    elif columns == 1:
-        _IN_ROWS(out, out_base, out_row, out_col, x, x_base, x_row, x_col)
-    else:
-        _IN_COLUMNS(out, out_base, out_row, out_col, x, x_base, x_row, x_col)
+def _dispatch(which: int, checked: bool = False, transposed: bool = False):
+    """A compiled function (rows, columns, out, ...) that applies the transform `which` (0 input,
+    1 output; `transposed`: A, the output gradients' transform) of the form (rows, columns),
+    spans 6, 5 or 1 each: numba cannot index a tuple of intrinsics at run time, so the nine
+    forms are branches."""
+
+    def matrix(span):
+        chosen = _BY_SPAN[span][which]
+        return _transpose(chosen) if transposed else chosen
+
+    t = {(h, w): sandwich_of(matrix(h), matrix(w), checked=checked) for h in (6, 5, 1) for w in (6, 5, 1)}
+    f66, f65, f61, f56, f55, f51, f16, f15, f11 = (t[h, w] for h in (6, 5, 1) for w in (6, 5, 1))
+
+    @numba.njit(inline="always", **JIT)
+    def transform(rows, columns, out, out_base, out_row, out_col, x, x_base, x_row, x_col):
+        if rows == 6:
+            if columns == 6:
+                return f66(out, out_base, out_row, out_col, x, x_base, x_row, x_col)
+            if columns == 5:
+                return f65(out, out_base, out_row, out_col, x, x_base, x_row, x_col)
+            return f61(out, out_base, out_row, out_col, x, x_base, x_row, x_col)
+        if rows == 5:
+            if columns == 6:
+                return f56(out, out_base, out_row, out_col, x, x_base, x_row, x_col)
+            if columns == 5:
+                return f55(out, out_base, out_row, out_col, x, x_base, x_row, x_col)
+            return f51(out, out_base, out_row, out_col, x, x_base, x_row, x_col)
+        if columns == 6:
+            return f16(out, out_base, out_row, out_col, x, x_base, x_row, x_col)
+        if columns == 5:
+            return f15(out, out_base, out_row, out_col, x, x_base, x_row, x_col)
+        return f11(out, out_base, out_row, out_col, x, x_base, x_row, x_col)
+
+    return transform
 
 
-@numba.njit(inline="always", **JIT)
-def _transform_output(rows, columns, out, out_base, out_row, out_col, x, x_base, x_row, x_col):
-    # A^T m A, and 0 or NaN (simd.sandwich_of's check)
-    if rows == columns:
-        return _OUT_2D(out, out_base, out_row, out_col, x, x_base, x_row, x_col)
-    if columns == 1:
-        return _OUT_ROWS(out, out_base, out_row, out_col, x, x_base, x_row, x_col)
-    return _OUT_COLUMNS(out, out_base, out_row, out_col, x, x_base, x_row, x_col)
+_transform_input = _dispatch(0)  # B^T d B
+_transform_output = _dispatch(1, checked=True)  # A^T m A, and 0 or NaN (simd.sandwich_of's check)
+_transform_gradient = _dispatch(1, transposed=True)  # A dY A^T: the output gradients into the transformed domain
+_transform_weights = _dispatch(2)  # G g G^T: the kernel (its entries 1/6, 1/24, ... rounded in the work dtype)
 
-
-@numba.njit(inline="always", **JIT)
-def _transform_gradient(rows, columns, out, out_base, out_row, out_col, x, x_base, x_row, x_col):
-    # A dY A^T: the output gradients' tile into the transformed domain
-    if rows == columns:
-        _GRAD_2D(out, out_base, out_row, out_col, x, x_base, x_row, x_col)
-    elif columns == 1:
-        _GRAD_ROWS(out, out_base, out_row, out_col, x, x_base, x_row, x_col)
-    else:
-        _GRAD_COLUMNS(out, out_base, out_row, out_col, x, x_base, x_row, x_col)
+# The columns of a part (`_plan`): one stride-1 correlation, or one sum of strided phase terms,
+# into a strided place of the output. Its input: rows R_ROW0 + R_STEP_H * i (i = TILE * tile
+# row + position in the tile, plus a term's row offset), zero outside [0, R_HI_H); columns
+# likewise. Its outputs: O_ROWS x O_COLS at O_BASE + O_ROW * i + O_COL * j (in elements) of
+# each image (n, od); the form SPAN_H x SPAN_W; its transformed kernel at U_BASE; its first job.
+R_ROW0, R_COL0, R_STEP_H, R_STEP_W, R_HI_H, R_HI_W = range(6)
+O_BASE, O_ROW, O_COL, O_ROWS, O_COLS, SPAN_H, SPAN_W, U_BASE, JOB0 = range(6, 15)
+# a term: (depth, row, column) offsets of its input, added to the part's
+T_DEPTH, T_ROW, T_COL = range(3)
 
 
 @numba.njit(inline="always", **JIT)
 def _outputs(span):
     # outputs per tile along an axis with `span` transformed values: TILE, or 1 (not transformed)
-    return TILE if span == SPAN else 1
+    return TILE if span > 1 else 1
 
 
 @numba.njit(inline="always", **JIT)
@@ -151,53 +176,58 @@ def _rows_per_tile(size):
 
 
 @numba.njit(inline="always", **JIT)
-def _job(job, runs, run, out_h, out_w, dh, dw, form):
-    # job -> its phase (p, q), its first tile, the phase's outputs (rows p, p + dh, ...:
-    # phase_h of them; columns likewise), tiles per row and per (n, od) plane
-    p, rest = job // (dw * runs), job % (dw * runs)
-    q, first = rest // runs, (rest % runs) * run
-    phase_h, phase_w = -(-(out_h - p) // dh), -(-(out_w - q) // dw)
-    tiles_w = -(-phase_w // _outputs(form[1]))
-    return p, q, first, phase_h, phase_w, tiles_w, -(-phase_h // _outputs(form[0])) * tiles_w
+def _job(parts, job, run, images):
+    # job -> its part, its first tile, the run's tiles, tiles per row and per image of the part
+    i = 0
+    while i + 1 < parts.shape[0] and parts[i + 1, JOB0] <= job:
+        i += 1
+    part = parts[i]
+    tiles_w = -(-part[O_COLS] // _outputs(part[SPAN_W]))
+    plane = -(-part[O_ROWS] // _outputs(part[SPAN_H])) * tiles_w
+    first = (job - part[JOB0]) * run
+    return part, first, min(run, images * plane - first), tiles_w, plane
 
 
 @numba.njit(inline="always", **JIT)
-def _input_tiles(x_flat, x_shape, out_d, v, patch, first, tiles, plane, tiles_w, p, q, depth, pads, dilation, form):
-    # V[kd, e, t, :] = (B^T d B)[e] for tiles first .. first + tiles of phase (p, q), d the
-    # tile's inputs (span_h x span_w) in the input slice that depth tap kd reads: in place
-    # inside the input (channels in whole vectors), else gathered into `patch` (36 x CP, the
-    # channels past C zero) with zeros for the padding; zero for a slice outside the input
+def _input_tiles(x_flat, x_shape, out_d, v, patch, first, tiles, plane, tiles_w, part, terms, depth):
+    # V[k, e, t, :] = (B^T d B)[e] for tiles first .. first + tiles of the part, d the tile's
+    # inputs (span_h x span_w) that term k reads: in place inside the input (channels in whole
+    # vectors), else gathered into `patch` (36 x CP, the channels past C zero) with zeros for
+    # the padding; zero for a depth slice outside the input
     n_batch, in_d, in_h, in_w, channels = x_shape
-    k_d, s_d, d_d, p_d = depth[0], depth[1], depth[2], depth[3]
-    dh, dw = dilation[0], dilation[1]
-    span_h, span_w = form[0], form[1]
-    values = span_h * span_w  # E
+    s_d, p_d = depth[0], depth[1]
+    span_h, span_w = part[SPAN_H], part[SPAN_W]
+    read_h, read_w, hi_h, hi_w = part[R_STEP_H], part[R_STEP_W], part[R_HI_H], part[R_HI_W]
+    values, n_terms = span_h * span_w, terms.shape[0]
     lanes = WIDE_BYTES // x_flat.itemsize
-    padded_in = patch.size // (SPAN * SPAN)
+    padded_in = patch.size // (MAX_SPAN * MAX_SPAN)
     step = tiles * padded_in  # from one e to the next in V
     for t in range(tiles):
         image, rest = (first + t) // plane, (first + t) % plane
         n, od = image // out_d, image % out_d
-        top = p + dh * _outputs(span_h) * (rest // tiles_w) - pads[0]  # input row and column of d[0, 0]
-        left = q + dw * _outputs(span_w) * (rest % tiles_w) - pads[1]
-        inside = top >= 0 and top + (span_h - 1) * dh < in_h and left >= 0 and left + (span_w - 1) * dw < in_w
-        for kd in range(k_d):
-            into = (kd * values * tiles + t) * padded_in
-            i_d = od * s_d + kd * d_d - p_d
+        row0 = part[R_ROW0] + read_h * _outputs(span_h) * (rest // tiles_w)  # input row, column of d[0, 0]
+        col0 = part[R_COL0] + read_w * _outputs(span_w) * (rest % tiles_w)
+        for k in range(n_terms):
+            into = (k * values * tiles + t) * padded_in
+            i_d = od * s_d + terms[k, T_DEPTH] - p_d
             if i_d < 0 or i_d >= in_d:
                 for e in range(values):
                     v[into + e * step : into + e * step + padded_in] = 0
                 continue
+            top, left = row0 + terms[k, T_ROW], col0 + terms[k, T_COL]
+            inside = (
+                top >= 0 and top + (span_h - 1) * read_h < hi_h and left >= 0 and left + (span_w - 1) * read_w < hi_w
+            )
             slice_at = (n * in_d + i_d) * in_h
             if padded_in == channels and inside:
                 source, base = x_flat, ((slice_at + top) * in_w + left) * channels
-                row_step, col_step = dh * in_w * channels, dw * channels
+                row_step, col_step = read_h * in_w * channels, read_w * channels
             else:
                 for i in range(span_h):
                     for j in range(span_w):
-                        r, c = top + dh * i, left + dw * j
+                        r, c = top + read_h * i, left + read_w * j
                         at = (i * span_w + j) * padded_in
-                        if 0 <= r < in_h and 0 <= c < in_w:
+                        if 0 <= r < hi_h and 0 <= c < hi_w:
                             start = ((slice_at + r) * in_w + c) * channels
                             patch[at : at + channels] = x_flat[start : start + channels]
                         else:
@@ -208,56 +238,54 @@ def _input_tiles(x_flat, x_shape, out_d, v, patch, first, tiles, plane, tiles_w,
 
 
 @numba.njit(parallel=True, **JIT)
-def _fused(x, u, out, depth, pads, dilation, form, run, runs, width, chunks, flags):
-    # x (N, D, H, W, C); u (FB, KD, E, C, width) flat, the transformed kernel in blocks of
-    # `width` output channels (zero-padded); out (N, OD, OH, OW, F), every entry written; depth:
-    # the depth axis's kernel size, stride, dilation and padding before (a direct sum over its
-    # taps); form: transformed values per tile along rows and columns (6 or 1), E their product.
-    # A job is a run of `run` consecutive tiles (n, od, tile row, tile column) of one phase
-    # (p, q), `runs` of them per phase (as many as the largest phase needs); jobs are split into
-    # `chunks` ranges, one per task. flags[chunk]: 0 where every output the task computed is
-    # finite, else NaN (the engine then asks gemm for the direct sums' NaN and Inf).
+def _fused(x, u, out, parts, terms, depth, run, jobs, width, chunks, flags):
+    # x (N, D, H, W, C); u flat, each part's transformed kernel (FB, K, E, C, width) at its
+    # U_BASE, in blocks of `width` output channels (zero-padded); out (N, OD, OH, OW, F), every
+    # entry the parts cover written; parts and terms (`_plan`); depth: the depth axis's stride
+    # and padding before (its taps are terms). A job is a run of `run` consecutive tiles (n,
+    # od, tile row, tile column) of one part; the jobs are split into `chunks` ranges, one per
+    # task. flags[chunk]: 0 where every output the task computed is finite, else NaN (the
+    # engine then asks gemm for the direct sums' NaN and Inf).
     n_batch, _, _, _, channels = x.shape
     _, out_d, out_h, out_w, out_channels = out.shape
-    k_d, dh, dw = depth[0], dilation[0], dilation[1]
-    span_h, span_w = form[0], form[1]
-    values, tile_h, tile_w = span_h * span_w, _outputs(span_h), _outputs(span_w)
+    n_terms, image_size = terms.shape[0], out_h * out_w * out_channels
     lanes = WIDE_BYTES // x.itemsize
     padded_in = -(-channels // lanes) * lanes  # channels to whole vectors, the rest zero
     padded_out = -(-out_channels // width) * width
+    most = 1
+    for i in range(parts.shape[0]):
+        most = max(most, parts[i, SPAN_H] * parts[i, SPAN_W])
     narrow = width == lanes
-    jobs = dh * dw * runs
     x_flat, out_flat = x.reshape(x.size), out.reshape(out.size)
     for chunk in numba.prange(chunks):
-        patch = np.empty(SPAN * SPAN * padded_in, x.dtype)
+        patch = np.empty(MAX_SPAN * MAX_SPAN * padded_in, x.dtype)
         for i in range(patch.size):
             patch[i] = 0  # the channels past C stay zero: only a column's first C values are written
-        v = np.empty(k_d * values * run * padded_in, x.dtype)
-        m = np.empty(values * run * padded_out, x.dtype)
+        v = np.empty(n_terms * most * run * padded_in, x.dtype)
+        m = np.empty(most * run * padded_out, x.dtype)
         edge = np.empty(TILE * TILE * lanes, x.dtype)
         bases = np.empty(LONG, np.int64)
-        x_outer = np.empty(k_d, np.int64)
-        w_outer = np.empty(k_d, np.int64)
+        x_outer = np.empty(n_terms, np.int64)
+        w_outer = np.empty(n_terms, np.int64)
         bad = x.dtype.type(0)
         for job in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks):
-            p, q, first, phase_h, phase_w, tiles_w, plane = _job(job, runs, run, out_h, out_w, dh, dw, form)
-            tiles = min(run, n_batch * out_d * plane - first)
+            part, first, tiles, tiles_w, plane = _job(parts, job, run, n_batch * out_d)
             if tiles <= 0:
                 continue
-            # 1. V[kd, e, t, :] = (B^T d B)[e] for the run's tiles
-            _input_tiles(
-                x_flat, x.shape, out_d, v, patch, first, tiles, plane, tiles_w, p, q, depth, pads, dilation, form
-            )
-            # 2. M[e] = sum over kd of V[kd, e] @ U[kd, e]: tiles of `rows` tiles x a block of
-            # output channels, the depth taps the outer terms of the sum
+            span_h, span_w = part[SPAN_H], part[SPAN_W]
+            values, tile_h, tile_w = span_h * span_w, _outputs(span_h), _outputs(span_w)
+            # 1. V[k, e, t, :] = (B^T d B)[e] for the run's tiles and every term
+            _input_tiles(x_flat, x.shape, out_d, v, patch, first, tiles, plane, tiles_w, part, terms, depth)
+            # 2. M[e] = sum over terms k of V[k, e] @ U[k, e]: tiles of `rows` tiles x a block of
+            # output channels, the terms the outer terms of the sum
             rows = _rows_per_tile(tiles)
-            for kd in range(k_d):
-                w_outer[kd] = kd * values * channels * width
+            for k in range(n_terms):
+                w_outer[k] = k * values * channels * width
             for e in range(values):
-                for kd in range(k_d):
-                    x_outer[kd] = (kd * values + e) * tiles * padded_in
+                for k in range(n_terms):
+                    x_outer[k] = (k * values + e) * tiles * padded_in
                 for block in range(padded_out // width):
-                    w_base = (block * k_d * values + e) * channels * width
+                    w_base = part[U_BASE] + (block * n_terms * values + e) * channels * width
                     t = 0
                     while t < tiles:
                         start = min(t, tiles - rows)
@@ -274,7 +302,7 @@ def _fused(x, u, out, depth, pads, dilation, form, run, runs, width, chunks, fla
                             bases,
                             x_outer,
                             w_outer,
-                            k_d,
+                            n_terms,
                             channels,
                             1,
                             u,
@@ -284,109 +312,105 @@ def _fused(x, u, out, depth, pads, dilation, form, run, runs, width, chunks, fla
                         t = start + rows
             # 3. the outputs: A^T M_t A, a tile_h x tile_w tile per vector of output channels
             step = tiles * padded_out
+            row_step, col_step = part[O_ROW], part[O_COL]
             for t in range(tiles):
                 image, rest = (first + t) // plane, (first + t) % plane
                 th, tw = rest // tiles_w, rest % tiles_w
-                oh, ow = p + dh * tile_h * th, q + dw * tile_w * tw
-                inside = tile_h * (th + 1) <= phase_h and tile_w * (tw + 1) <= phase_w
+                base = image * image_size + part[O_BASE] + tile_h * th * row_step + tile_w * tw * col_step
+                inside = tile_h * (th + 1) <= part[O_ROWS] and tile_w * (tw + 1) <= part[O_COLS]
                 for f in range(0, out_channels, lanes):
                     source = t * padded_out + f
                     if inside and f + lanes <= out_channels:
-                        at = ((image * out_h + oh) * out_w + ow) * out_channels + f
-                        row_step, col_step = dh * out_w * out_channels, dw * out_channels
                         bad += _transform_output(
-                            span_h, span_w, out_flat, at, row_step, col_step, m, source, span_w * step, step
+                            span_h, span_w, out_flat, base + f, row_step, col_step, m, source, span_w * step, step
                         )
                         continue
                     bad += _transform_output(
                         span_h, span_w, edge, 0, tile_w * lanes, lanes, m, source, span_w * step, step
                     )
-                    for i in range(min(tile_h, phase_h - tile_h * th)):
-                        for j in range(min(tile_w, phase_w - tile_w * tw)):
-                            at = ((image * out_h + oh + dh * i) * out_w + ow + dw * j) * out_channels + f
+                    for i in range(min(tile_h, part[O_ROWS] - tile_h * th)):
+                        for j in range(min(tile_w, part[O_COLS] - tile_w * tw)):
+                            at = base + i * row_step + j * col_step + f
                             for lane in range(min(lanes, out_channels - f)):
                                 out_flat[at + lane] = edge[(i * tile_w + j) * lanes + lane]
         flags[chunk] = bad
 
 
 @numba.njit(parallel=True, **JIT)
-def _fused_kernel_grad(x, grad, partial, depth, pads, dilation, form, run, runs, width, chunks):
-    # The adjoint of _fused in the kernel: Y_t = A^T [U * V_t] A for every tile t, so the
-    # gradient in the transformed domain is dU[kd, e] = sum over t of V_t[kd, e]^T W_t[e], with
-    # W_t = A dY_t A^T (dY_t the tile's output gradients, zero past the output), and the
-    # kernel's is G^T dU G (`_untransform_kernel`). x (N, D, H, W, C); grad (N, OD, OH, OW, F);
-    # partial (chunks, KD, E, C, FP) zeroed, FP the output channels padded to whole blocks of
-    # `width`: task `chunk` adds its runs' dU into partial[chunk]. Jobs as in _fused.
+def _fused_kernel_grad(x, grad, partial, parts, terms, depth, run, jobs, width, chunks):
+    # The adjoint of _fused in the kernel: Y_t = A^T [sum over k of U_k * V_t,k] A for every tile
+    # t, so the gradient in the transformed domain is dU[k, e] = sum over t of V_t[k, e]^T
+    # W_t[e], with W_t = A dY_t A^T (dY_t the tile's output gradients, zero past the part's
+    # outputs), and the kernel's is G^T dU G (`_untransform_kernel`). x (N, D, H, W, C); grad
+    # (N, OD, OH, OW, F); parts (one form) and terms as in _fused; partial (chunks, K, E, C, FP)
+    # zeroed, FP the output channels padded to whole blocks of `width`: task `chunk` adds its
+    # runs' dU into partial[chunk].
     n_batch, _, _, _, channels = x.shape
     _, out_d, out_h, out_w, out_channels = grad.shape
-    k_d, dh, dw = depth[0], dilation[0], dilation[1]
-    span_h, span_w = form[0], form[1]
+    n_terms, image_size = terms.shape[0], out_h * out_w * out_channels
+    span_h, span_w = parts[0, SPAN_H], parts[0, SPAN_W]
     values, tile_h, tile_w = span_h * span_w, _outputs(span_h), _outputs(span_w)
     padded_out = partial.shape[-1]
     lanes = WIDE_BYTES // x.itemsize
     padded_in = -(-channels // lanes) * lanes
     narrow = width == lanes
-    jobs = dh * dw * runs
     x_flat, grad_flat = x.reshape(x.size), grad.reshape(grad.size)
     for chunk in numba.prange(chunks):
-        sums = partial[chunk].reshape(partial[chunk].size)  # [kd, e, c, :] at ((kd * E + e) * C + c) * FP
-        patch = np.empty(SPAN * SPAN * padded_in, x.dtype)
+        sums = partial[chunk].reshape(partial[chunk].size)  # [k, e, c, :] at ((k * E + e) * C + c) * FP
+        patch = np.empty(MAX_SPAN * MAX_SPAN * padded_in, x.dtype)
         for i in range(patch.size):
             patch[i] = 0
         outputs = np.empty(TILE * TILE * padded_out, x.dtype)  # a tile's output gradients, gathered
         for i in range(outputs.size):
             outputs[i] = 0  # the channels past F stay zero
-        v = np.empty(k_d * values * run * padded_in, x.dtype)
+        v = np.empty(n_terms * values * run * padded_in, x.dtype)
         w = np.empty(values * run * padded_out, x.dtype)
         bases = np.empty(LONG, np.int64)
         x_outer = np.zeros(1, np.int64)
         w_outer = np.zeros(1, np.int64)
         for job in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks):
-            p, q, first, phase_h, phase_w, tiles_w, plane = _job(job, runs, run, out_h, out_w, dh, dw, form)
-            tiles = min(run, n_batch * out_d * plane - first)
+            part, first, tiles, tiles_w, plane = _job(parts, job, run, n_batch * out_d)
             if tiles <= 0:
                 continue
-            # 1. V[kd, e, t, :] as in the forward
-            _input_tiles(
-                x_flat, x.shape, out_d, v, patch, first, tiles, plane, tiles_w, p, q, depth, pads, dilation, form
-            )
+            # 1. V[k, e, t, :] as in the forward
+            _input_tiles(x_flat, x.shape, out_d, v, patch, first, tiles, plane, tiles_w, part, terms, depth)
             # 2. W[e, t, :] = (A dY_t A^T)[e]: in place inside the output, else gathered
             step = tiles * padded_out
+            row_step, col_step = part[O_ROW], part[O_COL]
             for t in range(tiles):
                 image, rest = (first + t) // plane, (first + t) % plane
                 th, tw = rest // tiles_w, rest % tiles_w
-                oh, ow = p + dh * tile_h * th, q + dw * tile_w * tw
-                if padded_out == out_channels and tile_h * (th + 1) <= phase_h and tile_w * (tw + 1) <= phase_w:
-                    source, base = grad_flat, ((image * out_h + oh) * out_w + ow) * out_channels
-                    row_step, col_step = dh * out_w * out_channels, dw * out_channels
+                base = image * image_size + part[O_BASE] + tile_h * th * row_step + tile_w * tw * col_step
+                rows_in, cols_in = part[O_ROWS] - tile_h * th, part[O_COLS] - tile_w * tw
+                if padded_out == out_channels and rows_in >= tile_h and cols_in >= tile_w:
+                    source, at, tile_row, tile_col = grad_flat, base, row_step, col_step
                 else:
                     for i in range(tile_h):
                         for j in range(tile_w):
                             at = (i * tile_w + j) * padded_out
-                            if tile_h * th + i < phase_h and tile_w * tw + j < phase_w:
-                                start = ((image * out_h + oh + dh * i) * out_w + ow + dw * j) * out_channels
+                            if i < rows_in and j < cols_in:
+                                start = base + i * row_step + j * col_step
                                 outputs[at : at + out_channels] = grad_flat[start : start + out_channels]
                             else:
                                 outputs[at : at + out_channels] = 0
-                    source, base, row_step, col_step = outputs, 0, tile_w * padded_out, padded_out
+                    source, at, tile_row, tile_col = outputs, 0, tile_w * padded_out, padded_out
                 for f in range(0, padded_out, lanes):
-                    at = t * padded_out + f
                     _transform_gradient(
-                        span_h, span_w, w, at, span_w * step, step, source, base + f, row_step, col_step
+                        span_h, span_w, w, t * padded_out + f, span_w * step, step, source, at + f, tile_row, tile_col
                     )
-            # 3. dU[kd, e] += V[kd, e]^T W[e]: tiles of input channels x a block of output
+            # 3. dU[k, e] += V[k, e]^T W[e]: tiles of input channels x a block of output
             # channels, summed over the run's tiles (whole tiles only: they add into dU)
-            for kd in range(k_d):
+            for k in range(n_terms):
                 for e in range(values):
-                    x_outer[0] = (kd * values + e) * tiles * padded_in
+                    x_outer[0] = (k * values + e) * tiles * padded_in
                     for block in range(padded_out // width):
                         w_base = e * step + block * width
                         c = 0
                         while c < channels:
                             rows = LONG if channels - c >= LONG else (SHORT if channels - c >= SHORT else 1)
-                            for k in range(rows):
-                                bases[k] = c + k
-                            at = ((kd * values + e) * channels + c) * padded_out + block * width
+                            for i in range(rows):
+                                bases[i] = c + i
+                            at = ((k * values + e) * channels + c) * padded_out + block * width
                             _tile_add(
                                 rows,
                                 narrow,
@@ -408,36 +432,32 @@ def _fused_kernel_grad(x, grad, partial, depth, pads, dilation, form, run, runs,
 
 
 @numba.njit(**JIT)
-def _transform_kernel(kernel, left, right, packed):
-    # kernel (KD, KH, KW, C, F); packed (FB, KD, E, C, L) zeroed: [b, kd, i * EW + j, c, l] =
-    # (left g right^T)[i, j] of depth tap kd and channel pair (c, b L + l), with left (EH, KH)
-    # and right (EW, KW) G or 1; summed in float64 and rounded once. A compiled loop, not
-    # NumPy: NumPy's matrix products would wake the BLAS threads just before numba's (on 2
-    # cores, a 1 x 28 x 28 x 64 layer took 0.75 ms instead of 0.3)
-    k_d, k_h, k_w, channels, out_channels = kernel.shape
-    blocks, _, _, _, width = packed.shape
-    span_h, span_w = left.shape[0], right.shape[0]
-    half = np.empty((span_h, k_w, width))
+def _transform_kernel(kernel, span_h, span_w, packed):
+    # kernel (K, KH, KW, C, FP) contiguous, FP the output channels zero-padded to whole vectors;
+    # packed (FB, K, E, C, L), every entry written: [b, k, i * EW + j, c, l] = (G g G^T)[i, j]
+    # of term k and channel pair (c, b L + l), zero past FP, G per axis for its span (or 1),
+    # a vector of output channels at a time in registers (`_transform_weights`). A compiled
+    # loop, not NumPy: NumPy's matrix products would wake the BLAS threads just before numba's
+    # (on 2 cores, a 1 x 28 x 28 x 64 layer took 0.75 ms instead of 0.3)
+    terms, k_h, k_w, channels, padded = kernel.shape
+    blocks, _, values, _, width = packed.shape
+    lanes = WIDE_BYTES // kernel.itemsize
+    taps, out = kernel.reshape(kernel.size), packed.reshape(packed.size)
+    e_step, c_step = channels * width, channels * padded
     for b in range(blocks):
-        lanes = min(width, out_channels - b * width)
-        for kd in range(k_d):
+        for k in range(terms):
             for c in range(channels):
-                for i in range(span_h):  # half = left g, along the kernel's rows
-                    for col in range(k_w):
-                        for f in range(lanes):
-                            half[i, col, f] = 0.0
-                        for row in range(k_h):
-                            taps = kernel[kd, row, col, c, b * width :]
-                            for f in range(lanes):
-                                half[i, col, f] += left[i, row] * taps[f]
-                for i in range(span_h):
-                    for j in range(span_w):
-                        target = packed[b, kd, i * span_w + j, c]
-                        for f in range(lanes):
-                            total = 0.0
-                            for col in range(k_w):
-                                total += right[j, col] * half[i, col, f]
-                            target[f] = total
+                for lane in range(0, width, lanes):
+                    at = (((b * terms + k) * values) * channels + c) * width + lane
+                    f = b * width + lane
+                    if f < padded:
+                        source = (k * k_h * k_w * channels + c) * padded + f
+                        _transform_weights(
+                            span_h, span_w, out, at, span_w * e_step, e_step, taps, source, k_w * c_step, c_step
+                        )
+                    else:
+                        for e in range(values):
+                            out[at + e * e_step : at + e * e_step + lanes] = 0
 
 
 @numba.njit(**JIT)
@@ -479,30 +499,155 @@ def _ceil(size: int, step: int) -> int:
     return (size + step - 1) // step
 
 
-def run_length(values: int, in_channels: int, out_channels: int, depth_taps: int, itemsize: int) -> int:
-    """Tiles per run: V and M (E x run x (KD C_in + C_out) values) within RUN_BYTES, in whole
-    long register tiles where that leaves at least one."""
-    fit = RUN_BYTES // (values * (depth_taps * in_channels + out_channels) * itemsize)
+def run_length(values: int, in_channels: int, out_channels: int, terms: int, itemsize: int) -> int:
+    """Tiles per run: V and M (E x run x (K C_in + C_out) values, K terms) within RUN_BYTES, in
+    whole long register tiles where that leaves at least one."""
+    fit = RUN_BYTES // (values * (terms * in_channels + out_channels) * itemsize)
     return max(LONG, fit // LONG * LONG)
 
 
-def _matrices(plane: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The kernel transform's G or 1 along rows and columns, for the kernel's plane."""
-    return tuple(_G if size == 3 else np.ones((1, 1)) for size in plane)
+def _axis_plan(size: int, out: int, k: int, s: int, d: int, before: int, after: int):
+    """One axis of the plane as Winograd computes it: (read step, phases, terms, taps per term,
+    readable end). A stride-1 axis of dilation d is d interleaved undilated correlations, one
+    per phase p of the outputs (p, p + d, ...) reading every d-th input from p - before; a
+    strided one (dilation 1) is one sum of s correlations, term a reading every s-th input from
+    a - before with the taps a, a + s, ... (zero-padded to ceil(K / s)). Phases: (read origin,
+    first output, output step, outputs); terms: (input offset, taps)."""
+    if k == 1:
+        d = 1  # one tap: no phases
+    end = size + min(0, after)  # a crop after the input ends it early
+    if s == 1:
+        return d, [(p - before, p, d, _ceil(out - p, d)) for p in range(min(d, out))], [(0, tuple(range(k)))], k, end
+    terms = [(a, tuple(range(a, k, s))) for a in range(min(s, k))]
+    return s, [(-before, 0, 1, out)], terms, _ceil(k, s), end
 
 
-def kernel_transform(kernel: np.ndarray, width: int | None = None) -> np.ndarray:
-    """`(*KD, KH, KW, C_in, C_out) -> (FB, KD, E, C_in, width)`: G g G^T for every depth tap
-    (KD is 1 for a 2-D kernel) and channel pair, with G along the kernel's axes of 3 taps only
-    (E = 36, or 6 for a (3, 1) or (1, 3) plane), the output channels in FB blocks of `width`
-    (zero-padded; None: one block of C_out)."""
-    *sizes, channels, out_channels = kernel.shape
-    plane = (1, *sizes)[-2:]
-    kernel = kernel.reshape(-1, *plane, channels, out_channels)
-    span_h, span_w = _FORMS[plane]
-    width = width or out_channels
-    packed = np.zeros((-(-out_channels // width), kernel.shape[0], span_h * span_w, channels, width), kernel.dtype)
-    _transform_kernel(kernel, *_matrices(plane), packed)
+def _axis_taps(k: int, s: int, d: int) -> int | None:
+    """Taps per term along an axis (`_axis_plan`), None where strided and dilated."""
+    if s == 1 or k == 1:
+        return k if s == 1 else 1
+    return None if d > 1 else _ceil(k, s)
+
+
+def _plane3(geometry: ConvGeometry):
+    """Per axis (D, H, W), the 1-D and 2-D ones of size 1: (S, O, K, s, d, before, after)."""
+    fill = 3 - geometry.rank
+    axes = zip(geometry.in_sizes, geometry.out_sizes, geometry.kernel_sizes, geometry.strides, geometry.dilation)
+    return [(1, 1, 1, 1, 1, 0, 0)] * fill + [(*axis, *pad) for axis, pad in zip(axes, geometry.padding)]
+
+
+def applies(geometry: ConvGeometry, groups: int, face: str = "conv") -> str | None:
+    """None where Winograd computes `face` of the layer, else the reason it does not."""
+    if groups != 1:
+        return "Winograd is for groups=1"
+    if geometry.rank > 3:
+        return "Winograd is for ranks 1 to 3"
+    if face == "input_grad":
+        forms = _phase_forms(geometry)
+        if forms is None:
+            return (
+                "Winograd computes the input gradient of layers whose input phases have 1 to 3 taps along "
+                "rows and columns, with stride 1 along depth"
+            )
+    else:
+        forms = [tuple(_axis_taps(*axis[2:5]) for axis in _plane3(geometry)[1:])]
+    if any(None in form or max(form) > 3 for form in forms) or all(form == (1, 1) for form in forms):
+        return (
+            "Winograd is for planes of 2 or 3 taps along rows or columns (3x3, 2x2, (3, 1), ...; a strided "
+            "axis counts ceil(K / stride) taps, and may not be dilated)"
+        )
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def saving(geometry: ConvGeometry, face: str = "conv") -> tuple[float, bool]:
+    """(the direct sum's multiplications per Winograd's, over the plane; whether some form
+    transforms both axes) for `face` of a layer Winograd computes (`applies`): 4 for 3x3
+    planes, 2.56 for 2x2 ones and a 4x4 stride-2 layer's input gradient, 2 for 3 taps along one
+    axis, 1.44 for a 3x3 stride-2 convolution (its 4 phase terms padded to 2x2)."""
+    if face == "input_grad":  # one phase each: its taps
+        forms = [(taps, 1) for taps in _phase_forms(geometry)]
+        direct = sum(a * b for (a, b), _ in forms)
+    else:  # one part: its terms
+        _, rows_plan, cols_plan, taps = _conv_plan(geometry)
+        forms = [(taps, len(rows_plan[2]) * len(cols_plan[2]))]
+        direct = math.prod(geometry.kernel_sizes[-2:])
+    winograd = sum(
+        terms * SPANS[a] * SPANS[b] / (_outputs_py(SPANS[a]) * _outputs_py(SPANS[b])) for (a, b), terms in forms
+    )
+    return direct / winograd, any(min(taps) > 1 for taps, _ in forms)
+
+
+@functools.lru_cache(maxsize=256)
+def _phase_forms(geometry: ConvGeometry):
+    """The input gradient's phases' taps (rows, columns), or None where a phase has more than 3
+    along one or the depth axis is strided."""
+    if geometry.rank == 3 and geometry.strides[0] != 1:
+        return None
+    forms = []
+    for phase in phases.plan(geometry):
+        if phase.taps is not None:
+            plane = ((1, 1) + tuple(len(t) for t in phase.taps))[-2:]
+            if max(plane) > 3:
+                return None
+            forms.append(plane)
+    return forms
+
+
+def _parts(rows_plan, cols_plan, spans, row_map, col_map, steps, u_base):
+    """The part rows (columns R_ROW0 .. U_BASE) of one correlation: one per (row phase, column
+    phase); row_map, col_map: (first, step) of its outputs in the output array, steps: the
+    output's elements per row and per column."""
+    (read_h, row_phases, _, _, end_h), (read_w, col_phases, _, _, end_w) = rows_plan, cols_plan
+    out = []
+    for (row0, first_h, step_h, rows), (col0, first_w, step_w, cols) in itertools.product(row_phases, col_phases):
+        base = (row_map[0] + row_map[1] * first_h) * steps[0] + (col_map[0] + col_map[1] * first_w) * steps[1]
+        row_step, col_step = row_map[1] * step_h * steps[0], col_map[1] * step_w * steps[1]
+        out.append([row0, col0, read_h, read_w, end_h, end_w, base, row_step, col_step, rows, cols, *spans, u_base])
+    return out
+
+
+def _jobs(parts: list, run: int, images: int) -> tuple[np.ndarray, int]:
+    """The parts as an array, each with its first job (JOB0), and the number of jobs."""
+    jobs = 0
+    for part in parts:
+        tiles = _ceil(part[O_ROWS], _outputs_py(part[SPAN_H])) * _ceil(part[O_COLS], _outputs_py(part[SPAN_W]))
+        part.append(jobs)
+        jobs += _ceil(images * tiles, run)
+    return np.array(parts, np.int64), jobs
+
+
+def _outputs_py(span: int) -> int:
+    return TILE if span > 1 else 1
+
+
+def _sub_kernels(kernel5: np.ndarray, depth_taps, rows_terms, cols_terms, taps: tuple[int, int]):
+    """(KD, KH, KW, C, F) -> (K, r_h, r_w, C, FP): each term's taps (depth tap, row term, column
+    term), zero-padded to r_h x r_w, and its output channels to whole vectors (FP)."""
+    *_, channels, out_channels = kernel5.shape
+    lanes = WIDE_BYTES // kernel5.itemsize
+    terms = len(depth_taps) * len(rows_terms) * len(cols_terms)
+    stack = np.zeros((terms, *taps, channels, _ceil(out_channels, lanes) * lanes), kernel5.dtype)
+    for k, (kd, (_, rows), (_, cols)) in enumerate(itertools.product(depth_taps, rows_terms, cols_terms)):
+        stack[k, : len(rows), : len(cols), :, :out_channels] = kernel5[kd][np.ix_(rows, cols)]
+    return stack
+
+
+def _matrices(taps: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel transform's G (or 1) along rows and columns, for r taps each."""
+    return tuple(_BY_SPAN[SPANS[r]][2] for r in taps)
+
+
+def kernel_transform(stack: np.ndarray, width: int, out: np.ndarray | None = None) -> np.ndarray:
+    """`(K, r_h, r_w, C_in, FP) -> (FB, K, E, C_in, width)`: G g G^T for every term and channel
+    pair, with G along the axes of 2 or 3 taps only (E = span_h x span_w), the output channels
+    (FP, in whole vectors, `_sub_kernels`) in FB blocks of `width` (zero-padded); into `out`
+    (flat, at least that size) where given."""
+    terms, r_h, r_w, channels, padded = stack.shape
+    spans = SPANS[r_h], SPANS[r_w]
+    shape = (_ceil(padded, width), terms, spans[0] * spans[1], channels, width)
+    packed = np.empty(shape, stack.dtype) if out is None else out[: math.prod(shape)].reshape(shape)
+    _transform_kernel(stack, *spans, packed)
     return packed
 
 
@@ -516,30 +661,27 @@ class NonFinite(Exception):
     """A checked call's result holds a NaN or an Inf: the engine recomputes it with gemm."""
 
 
-def _setup(x: np.ndarray, geometry: ConvGeometry, work: np.dtype, channels: int, out_channels: int, batch: int):
-    """What both loops take: x cropped and contiguous, and (depth, pads, dilation, form) arrays,
-    (run, runs, width, chunks). Every rank runs as 3-D (size-1 axes in front), a 1-D layer as
-    a (1, 3) plane."""
-    crops = tuple((max(0, -before), max(0, -after)) for before, after in geometry.padding)
-    x = pad_or_crop(x, tuple((-lo, -hi) for lo, hi in crops)) if any(map(any, crops)) else x
-    x = np.ascontiguousarray(x, dtype=work)
-    fill = 3 - geometry.rank
-    kernel_sizes = (1,) * fill + geometry.kernel_sizes
-    strides, dilation = (1,) * fill + geometry.strides, (1,) * fill + geometry.dilation
-    pads = (0,) * fill + tuple(max(0, before) for before, _ in geometry.padding)
-    out_sizes = (1,) * fill + geometry.out_sizes
-    form = _FORMS[kernel_sizes[1:]]
-    # an axis of one tap: no phases along it
-    dh, dw = (d if k > 1 else 1 for d, k in zip(dilation[1:], kernel_sizes[1:]))
-    depth = (kernel_sizes[0], strides[0], dilation[0], pads[0])
+def _conv_plan(geometry: ConvGeometry):
+    """The convolution's (and its kernel gradient's) axes: depth (S, O, K, s, d, before), rows
+    and columns (`_axis_plan`), the plane's taps per term."""
+    depth, rows, cols = _plane3(geometry)
+    rows_plan, cols_plan = _axis_plan(*rows), _axis_plan(*cols)
+    return depth, rows_plan, cols_plan, (rows_plan[3], cols_plan[3])
+
+
+def _run_forward(x5, u, out5, parts, terms, depth, work, checked):
+    """_fused over the parts: x5 (N, D, H, W, C) in `work`, out5 (N, OD, OH, OW, F)."""
+    channels, out_channels = x5.shape[-1], out5.shape[-1]
     width = dense_lanes(work.itemsize, out_channels)
-    run = run_length(form[0] * form[1], channels, out_channels, depth[0], work.itemsize)
-    # the largest phase's tiles (its rows and columns: ceil(O / d))
-    along = [_ceil(_ceil(size, d), TILE if span == SPAN else 1) for size, d, span in zip(out_sizes[1:], (dh, dw), form)]
-    runs = _ceil(batch * out_sizes[0] * along[0] * along[1], run)
-    chunks = max(1, min(dh * dw * runs, numba.get_num_threads()))
-    arrays = tuple(np.array(a, np.int64) for a in (depth, pads[1:], (dh, dw), form))
-    return _as_3d(x, geometry.rank, 1), arrays, (run, runs, width, chunks)
+    most = max(part[SPAN_H] * part[SPAN_W] for part in parts)
+    run = run_length(most, channels, out_channels, len(terms), work.itemsize)
+    table, jobs = _jobs(parts, run, x5.shape[0] * out5.shape[1])
+    chunks = max(1, min(jobs, numba.get_num_threads()))
+    flags = np.empty(chunks, work)
+    terms, depth = np.array(terms, np.int64).reshape(-1, 3), np.array(depth, np.int64)
+    _fused(x5, u, out5, table, terms, depth, run, jobs, width, chunks, flags)
+    if checked and not np.isfinite(flags).all():
+        raise NonFinite
 
 
 def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int, checked=False) -> np.ndarray:
@@ -548,32 +690,87 @@ def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int,
     happens whenever an input the outputs depend on is not finite, since a NaN or an Inf is
     never cancelled by the transforms' sums and products."""
     dtype, work = np.result_type(x, kernel), _work_dtype(x, kernel)
-    out = np.empty((x.shape[0], *geometry.out_sizes, kernel.shape[-1]), work)
+    out_channels = kernel.shape[-1]
+    out = np.empty((x.shape[0], *geometry.out_sizes, out_channels), work)
     if out.size == 0:
         return out.astype(dtype, copy=False)
-    x5, arrays, (run, runs, width, chunks) = _setup(x, geometry, work, x.shape[-1], kernel.shape[-1], x.shape[0])
-    u = kernel_transform(kernel.astype(work, copy=False), width)
-    flags = np.empty(chunks, work)
-    _fused(x5, u.reshape(-1), _as_3d(out, geometry.rank, 1), *arrays, run, runs, width, chunks, flags)
-    if checked and not np.isfinite(flags).all():
-        raise NonFinite
+    (_, _, k_d, s_d, d_d, p_d, _), rows_plan, cols_plan, taps = _conv_plan(geometry)
+    width = dense_lanes(work.itemsize, out_channels)
+    kernel5 = _as_3d(kernel.astype(work, copy=False), geometry.rank, 0)
+    u = kernel_transform(_sub_kernels(kernel5, range(k_d), rows_plan[2], cols_plan[2], taps), width)
+    out5 = _as_3d(out, geometry.rank, 1)
+    spans = (SPANS[taps[0]], SPANS[taps[1]])
+    parts = _parts(rows_plan, cols_plan, spans, (0, 1), (0, 1), (out5.shape[3] * out_channels, out_channels), 0)
+    terms = [(kd * d_d, a, b) for kd in range(k_d) for a, _ in rows_plan[2] for b, _ in cols_plan[2]]
+    x5 = _as_3d(np.ascontiguousarray(x, dtype=work), geometry.rank, 1)
+    _run_forward(x5, u.reshape(-1), out5, parts, terms, (s_d, p_d), work, checked)
     return out.astype(dtype, copy=False)
 
 
+def conv_input_grad(grad: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int, checked=False):
+    """`(N, *O, C_out) x (*K, C_in, C_out) -> (N, *S, C_in)`: the input phases (`engine.phases`)
+    as the parts of one call, each a correlation of the output gradient with its taps of the
+    flipped kernel (its own form: a 3x3 stride-2 layer's phases are 2x2, 2x1, 1x2 and 1x1),
+    storing into its positions of the input gradient. `checked` as in `conv`."""
+    dtype, work = np.result_type(grad, kernel), _work_dtype(grad, kernel)
+    rank, channels = geometry.rank, kernel.shape[-2]
+    dx = np.empty((grad.shape[0], *geometry.in_sizes, channels), work)
+    dx5 = _as_3d(dx, rank, 1)
+    swapped = _as_3d(swap_channels(kernel.astype(work, copy=False), 1), rank, 0)  # (KD, KH, KW, C_out, C_in)
+    width = dense_lanes(work.itemsize, channels)
+    fill, strides = (0,) * (3 - rank), (1,) * (3 - rank) + geometry.strides
+    parts, stacks, u_base, terms, depth = [], [], 0, [], (1, 0)
+    steps = (dx5.shape[3] * channels, channels)
+    for phase in phases.plan(geometry):
+        target = (slice(None), *phase.target)
+        if phase.taps is None:
+            dx[target] = 0
+            continue
+        taps = ((0,),) * (3 - rank) + phase.taps
+        (_, _, k_d, _, d_d, p_d, _), rows, cols = _plane3(phase.geometry)
+        rows_plan, cols_plan = _axis_plan(*rows), _axis_plan(*cols)
+        plane = (rows_plan[3], cols_plan[3])
+        stacks.append((_sub_kernels(swapped[np.ix_(*taps)], range(k_d), rows_plan[2], cols_plan[2], plane), u_base))
+        maps = [((*fill, *(t.start for t in phase.target))[axis], strides[axis]) for axis in (1, 2)]
+        spans = (SPANS[plane[0]], SPANS[plane[1]])
+        parts += _parts(rows_plan, cols_plan, spans, *maps, steps, u_base)
+        u_base += _ceil(channels, width) * width * k_d * spans[0] * spans[1] * kernel.shape[-1]
+        terms, depth = [(kd * d_d, 0, 0) for kd in range(k_d)], (1, p_d)  # the same for every phase
+    if parts:
+        u = np.empty(u_base, work)  # every phase's transformed kernel, each at its U_BASE
+        for stack, base in stacks:
+            kernel_transform(stack, width, u[base:])
+        g5 = _as_3d(np.ascontiguousarray(grad, dtype=work), rank, 1)
+        _run_forward(g5, u, dx5, parts, terms, depth, work, checked)
+    return dx.astype(dtype, copy=False)
+
+
 def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, groups: int, checked=False):
-    """`(N, *S, C_in) x (N, *O, C_out) -> (*K, C_in, C_out)`, through the transformed domain.
-    `checked`: raise NonFinite where an entry is not finite, as `conv` does."""
+    """`(N, *S, C_in) x (N, *O, C_out) -> (*K, C_in, C_out)`, through the transformed domain: each
+    term's dU, untransformed, scattered to its taps. `checked`: raise NonFinite where an entry
+    is not finite, as `conv` does."""
     dtype, work = np.result_type(x, grad), _work_dtype(x, grad)
     channels, out_channels = x.shape[-1], grad.shape[-1]
-    depth_taps, *sizes = (1,) * (3 - geometry.rank) + geometry.kernel_sizes
-    plane = tuple(sizes)
-    values = math.prod(_FORMS[plane])
-    x5, arrays, (run, runs, width, chunks) = _setup(x, geometry, work, channels, out_channels, x.shape[0])
+    (_, _, k_d, s_d, d_d, p_d, _), rows_plan, cols_plan, taps = _conv_plan(geometry)
+    spans = (SPANS[taps[0]], SPANS[taps[1]])
+    width = dense_lanes(work.itemsize, out_channels)
     grad5 = _as_3d(np.ascontiguousarray(grad, dtype=work), geometry.rank, 1)
-    partial = np.zeros((chunks, depth_taps, values, channels, _ceil(out_channels, width) * width), work)
-    _fused_kernel_grad(x5, grad5, partial, *arrays, run, runs, width, chunks)
-    out = np.empty((depth_taps, *plane, channels, out_channels), work)
-    _untransform_kernel(partial, *_matrices(plane), out)
+    x5 = _as_3d(np.ascontiguousarray(x, dtype=work), geometry.rank, 1)
+    parts = _parts(rows_plan, cols_plan, spans, (0, 1), (0, 1), (grad5.shape[3] * out_channels, out_channels), 0)
+    terms = [(kd, a, b) for kd in range(k_d) for a in rows_plan[2] for b in cols_plan[2]]
+    run = run_length(spans[0] * spans[1], channels, out_channels, len(terms), work.itemsize)
+    table, jobs = _jobs(parts, run, x5.shape[0] * grad5.shape[1])
+    chunks = max(1, min(jobs, numba.get_num_threads()))
+    values = spans[0] * spans[1]
+    partial = np.zeros((chunks, len(terms), values, channels, _ceil(out_channels, width) * width), work)
+    offsets = np.array([(kd * d_d, a, b) for kd, (a, _), (b, _) in terms], np.int64).reshape(-1, 3)
+    depth = np.array((s_d, p_d), np.int64)
+    _fused_kernel_grad(x5, grad5, partial, table, offsets, depth, run, jobs, width, chunks)
+    stack = np.empty((len(terms), *taps, channels, out_channels), work)
+    _untransform_kernel(partial, *_matrices(taps), stack)
+    out = np.empty((k_d, *(_plane3(geometry)[axis][2] for axis in (1, 2)), channels, out_channels), work)
+    for sub, (kd, (_, rows), (_, cols)) in zip(stack, terms):
+        out[kd][np.ix_(rows, cols)] = sub[: len(rows), : len(cols)]
     if checked and not np.isfinite(out).all():  # a kernel: small
         raise NonFinite
     return out.reshape(*geometry.kernel_sizes, channels, out_channels).astype(dtype, copy=False)
