@@ -5,7 +5,7 @@ Every algorithm computes the same three faces (docs/decisions/performance-engine
     name        conv          input grad              kernel grad       applies to
     shift_add   yes           yes                     yes               everything (the fallback)
     gemm        im2col        GEMM + col2im           im2col^T @ grad   everything
-    winograd    F(4, 3|2)     phases as parts         G^T dU G          planes of 1-3 taps per axis (ceil(K/s)), groups 1
+    winograd    F(4, 3|2)     phases as parts         G^T dU G          1-3 taps per plane axis (ceil(K/s)), groups 1
     fft         yes           yes                     yes               stride 1, groups 1, ranks 1-3
     direct      numba loops   as convs (by phases)    numba loops       ranks 1-3
 

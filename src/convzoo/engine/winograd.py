@@ -573,7 +573,8 @@ def saving(geometry: ConvGeometry, face: str = "conv") -> tuple[float, bool]:
         forms = [(taps, len(rows_plan[2]) * len(cols_plan[2]))]
         direct = math.prod(geometry.kernel_sizes[-2:])
     winograd = sum(
-        terms * SPANS[a] * SPANS[b] / (_outputs_py(SPANS[a]) * _outputs_py(SPANS[b])) for (a, b), terms in forms
+        terms * SPANS[a] * SPANS[b] / (_outputs.py_func(SPANS[a]) * _outputs.py_func(SPANS[b]))
+        for (a, b), terms in forms
     )
     return direct / winograd, any(min(taps) > 1 for taps, _ in forms)
 
@@ -611,14 +612,12 @@ def _jobs(parts: list, run: int, images: int) -> tuple[np.ndarray, int]:
     """The parts as an array, each with its first job (JOB0), and the number of jobs."""
     jobs = 0
     for part in parts:
-        tiles = _ceil(part[O_ROWS], _outputs_py(part[SPAN_H])) * _ceil(part[O_COLS], _outputs_py(part[SPAN_W]))
+        tiles = _ceil(part[O_ROWS], _outputs.py_func(part[SPAN_H])) * _ceil(
+            part[O_COLS], _outputs.py_func(part[SPAN_W])
+        )
         part.append(jobs)
         jobs += _ceil(images * tiles, run)
     return np.array(parts, np.int64), jobs
-
-
-def _outputs_py(span: int) -> int:
-    return TILE if span > 1 else 1
 
 
 def _sub_kernels(kernel5: np.ndarray, depth_taps, rows_terms, cols_terms, taps: tuple[int, int]):
@@ -662,8 +661,8 @@ class NonFinite(Exception):
 
 
 def _conv_plan(geometry: ConvGeometry):
-    """The convolution's (and its kernel gradient's) axes: depth (S, O, K, s, d, before), rows
-    and columns (`_axis_plan`), the plane's taps per term."""
+    """The convolution's (and its kernel gradient's) axes: depth (S, O, K, s, d, before, after),
+    rows and columns (`_axis_plan`), and the plane's taps per term."""
     depth, rows, cols = _plane3(geometry)
     rows_plan, cols_plan = _axis_plan(*rows), _axis_plan(*cols)
     return depth, rows_plan, cols_plan, (rows_plan[3], cols_plan[3])
@@ -757,11 +756,11 @@ def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, gr
     grad5 = _as_3d(np.ascontiguousarray(grad, dtype=work), geometry.rank, 1)
     x5 = _as_3d(np.ascontiguousarray(x, dtype=work), geometry.rank, 1)
     parts = _parts(rows_plan, cols_plan, spans, (0, 1), (0, 1), (grad5.shape[3] * out_channels, out_channels), 0)
-    terms = [(kd, a, b) for kd in range(k_d) for a in rows_plan[2] for b in cols_plan[2]]
-    run = run_length(spans[0] * spans[1], channels, out_channels, len(terms), work.itemsize)
+    terms = list(itertools.product(range(k_d), rows_plan[2], cols_plan[2]))  # (depth tap, row term, column term)
+    values = spans[0] * spans[1]
+    run = run_length(values, channels, out_channels, len(terms), work.itemsize)
     table, jobs = _jobs(parts, run, x5.shape[0] * grad5.shape[1])
     chunks = max(1, min(jobs, numba.get_num_threads()))
-    values = spans[0] * spans[1]
     partial = np.zeros((chunks, len(terms), values, channels, _ceil(out_channels, width) * width), work)
     offsets = np.array([(kd * d_d, a, b) for kd, (a, _), (b, _) in terms], np.int64).reshape(-1, 3)
     depth = np.array((s_d, p_d), np.int64)
