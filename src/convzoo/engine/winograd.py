@@ -107,10 +107,10 @@ def _transpose(matrix):
 
 
 def _dispatch(which: int, checked: bool = False, transposed: bool = False):
-    """A compiled function (rows, columns, out, ...) that applies the transform `which` (0 input,
-    1 output; `transposed`: A, the output gradients' transform) of the form (rows, columns),
-    spans 6, 5 or 1 each: numba cannot index a tuple of intrinsics at run time, so the nine
-    forms are branches."""
+    """A compiled function (rows, columns, out, ...) that applies transform `which` of the form
+    (rows, columns), spans 6, 5 or 1 each: 0 the input's B^T, 1 the output's A^T (`transposed`:
+    A, the output gradients'), 2 the kernel's G. numba cannot index a tuple of intrinsics at run
+    time, so the nine forms are branches."""
 
     def matrix(span):
         chosen = _BY_SPAN[span][which]
