@@ -230,33 +230,26 @@ def _chunks(spectrum: np.ndarray) -> int:
     return max(1, min(spectrum.shape[1], numba.get_num_threads()))
 
 
+def _with_kernel(spectrum, kernel, geometry, grid, face: int, channels: int) -> np.ndarray:
+    """`_products` of a signal's spectrum (N, F, C) with the kernel's: face 0 (conv) or 1 (input grad)."""
+    products = np.empty((spectrum.shape[0], spectrum.shape[1], channels), spectrum.dtype)
+    weights = _kernel_spectrum(kernel, geometry, grid).astype(spectrum.dtype, copy=False)
+    _products(spectrum, weights, products, face, _chunks(spectrum))
+    return products
+
+
 def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
     dtype = np.result_type(x, kernel)
     grid = _grid(geometry)
     spectrum = _spectrum(pad_or_crop(x, geometry.padding), grid)
-    products = np.empty((x.shape[0], spectrum.shape[1], kernel.shape[-1]), spectrum.dtype)
-    _products(
-        spectrum,
-        _kernel_spectrum(kernel, geometry, grid).astype(spectrum.dtype, copy=False),
-        products,
-        0,
-        _chunks(spectrum),
-    )
+    products = _with_kernel(spectrum, kernel, geometry, grid, 0, kernel.shape[-1])
     return _signal(products, grid, geometry.out_sizes, dtype)
 
 
 def conv_input_grad(grad: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
     dtype = np.result_type(grad, kernel)
     grid = _grid(geometry)
-    spectrum = _spectrum(grad, grid)
-    products = np.empty((grad.shape[0], spectrum.shape[1], kernel.shape[-2]), spectrum.dtype)
-    _products(
-        spectrum,
-        _kernel_spectrum(kernel, geometry, grid).astype(spectrum.dtype, copy=False),
-        products,
-        1,
-        _chunks(spectrum),
-    )
+    products = _with_kernel(_spectrum(grad, grid), kernel, geometry, grid, 1, kernel.shape[-2])
     return pad_or_crop(_signal(products, grid, geometry.padded_sizes, dtype), negate(geometry.padding))
 
 
