@@ -48,9 +48,10 @@ def problems(
     (the input channels too: they are the input gradient's output channels);
     `packed`: groups whose output channels fill a wide vector 4, 2 or 1 at a time, or several
     vectors each (engine/direct/grouped.py packed_forward), and a few that fit none of those;
-    `pixels`: one group, 1 to 16 output channels (tiles of 4 and 8 rows over a zero-padded
-    kernel below 8), stride 1 and 20 to 70 output columns along the last axis, short other
-    axes (engine/direct/dense.py pixel_forward)."""
+    `pixels`: 1, 2 or 4 groups of 1 to 16 output channels (tiles of 4 and 8 rows over a
+    zero-padded kernel below 8, storing transposed where every row is an output channel), stride
+    1 and 20 to 70 output columns along the last axis, short other axes (engine/direct/dense.py
+    pixel_forward)."""
     if algorithm == "winograd":  # planes of 1 to 3 taps per axis (ceil(K / s) when strided); in 3-D any depth
         rank, groups = draw(st.integers(1, 3)), 1
         plane_strides = [draw(st.sampled_from([1, 1, 2])) for _ in range(min(rank, 2))]
@@ -69,7 +70,7 @@ def problems(
     dilation = tuple(draw(st.lists(st.integers(1, 3), min_size=rank, max_size=rank)))
     padding = tuple(draw(st.tuples(st.integers(-1, 3), st.integers(-1, 3))) for _ in range(rank))
     if pixels:
-        strides, groups = (*strides[:-1], 1), 1
+        strides, groups = (*strides[:-1], 1), draw(st.sampled_from([1, 1, 2, 4]))
     spans = [(k - 1) * d + 1 for k, d in zip(kernel_sizes, dilation)]
     longest = 30 if wide or dense or depthwise or packed else 8  # columns past the kernel's span
     longest = [longest] * rank
@@ -101,9 +102,9 @@ def problems(
     if dense:
         per_group_in = draw(st.sampled_from([1, 2, 5, 16, 40]))  # input gradients have these as outputs
         out_channels = draw(st.sampled_from([1, 7, 16, 32, 33, 64, 70]))
-    if pixels:
-        per_group_in = draw(st.sampled_from([1, 3, 16]))
-        out_channels = draw(st.sampled_from([1, 3, 4, 5, 8, 12, 16]))
+    if pixels:  # input rows transposed in blocks of a vector's lanes, and the channels past them
+        per_group_in = draw(st.sampled_from([1, 3, 16, 17]))
+        out_channels = groups * draw(st.sampled_from([1, 3, 4, 5, 8, 12, 16]))
     batch = draw(st.integers(1, 3))
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
     x = rng.standard_normal((batch, *in_sizes, per_group_in * groups))
@@ -304,7 +305,7 @@ def test_direct_dense_kernel_gradient_in_pieces_of_a_row_equals_shift_add(dtype,
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_direct_pixel_tiles_equal_shift_add_on_every_face(dtype):
-    """`direct` on one group with few output channels and long stride-1 rows (dense.py
+    """`direct` on groups of few output channels and long stride-1 rows (dense.py
     pixel_forward: tiles of output channels x output columns, the row cache channel-major):
     filter tiles that overlap, the last column tile overlapping, crops, dilation, strides
     along the other axes; the input gradient of such a layer takes the same path."""

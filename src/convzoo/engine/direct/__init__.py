@@ -228,20 +228,25 @@ def _is_whole(view: np.ndarray, array: np.ndarray) -> bool:
     return view.shape == array.shape and view.strides == array.strides and view.ctypes.data == array.ctypes.data
 
 
-def _pixel_forward(x3: np.ndarray, out3: np.ndarray, kernel: np.ndarray, order, geometry: ConvGeometry) -> None:
-    """`dense.pixel_forward`: x3 (N, D, H, W, C) -> out3 (N, OD, OH, OW, F), kernel (*K, C, F)
+def _pixel_forward(
+    x3: np.ndarray, out3: np.ndarray, kernel: np.ndarray, order, geometry: ConvGeometry, groups: int = 1
+) -> None:
+    """`dense.pixel_forward`: x3 (N, D, H, W, C) -> out3 (N, OD, OH, OW, F), kernel (*K, Cg, F)
     with its taps (flat, C order) in `order` (None: as they are)."""
-    out_channels = kernel.shape[-1]
-    filter_rows = dense.pixel_rows(out_channels)
-    taps = kernel.reshape(-1, x3.shape[-1], out_channels)
-    taps = taps if order is None else taps[order]
-    if out_channels < filter_rows:  # zero output channels up to a tile's rows
-        taps = np.concatenate([taps, np.zeros((*taps.shape[:2], filter_rows - out_channels), taps.dtype)], axis=-1)
+    per_group_in, out_channels = kernel.shape[-2:]
+    per_group_out = out_channels // groups
+    filter_rows = dense.pixel_rows(per_group_out)
+    taps = kernel.reshape(-1, per_group_in, groups, per_group_out).transpose(2, 0, 1, 3)  # (G, T, Cg, Fg)
+    taps = taps if order is None else taps[:, order]
+    if per_group_out < filter_rows:  # zero output channels up to a tile's rows
+        taps = np.concatenate([taps, np.zeros((*taps.shape[:3], filter_rows - per_group_out), taps.dtype)], axis=-1)
     taps = np.ascontiguousarray(taps)
     sizes = np.array((1,) * (3 - geometry.rank) + geometry.kernel_sizes, np.int64)
     rows = x3.shape[0] * out3.shape[1] * out3.shape[2]
     chunks = max(1, min(rows, numba.get_num_threads()))
-    dense.pixel_forward(x3, taps.reshape(-1), out3, sizes, *_params(geometry), filter_rows, chunks, _span(geometry))
+    dense.pixel_forward(
+        x3, taps.reshape(-1), out3, sizes, *_params(geometry), groups, filter_rows, chunks, _span(geometry)
+    )
 
 
 def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int) -> np.ndarray:
@@ -266,7 +271,9 @@ def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int)
         out = np.empty(shape, dtype)  # every entry written
         sizes = np.array(kernel3.shape[:3], np.int64)
         spread = _spread(dtype, groups, kernel.shape[-1] // groups)
-        if spread is not None:  # groups packed into wide vectors
+        if _by_pixels(geometry, dtype.itemsize, kernel.shape[-1] // groups):
+            _pixel_forward(x3, _as_3d(out, rank, 1), kernel3, None, geometry, groups)
+        elif spread is not None:  # groups packed into wide vectors
             packed = _pack_units(kernel3, spread, WIDE_BYTES // dtype.itemsize)
             chunks = max(1, min(_rows(x, geometry), numba.get_num_threads()))
             tile_rows = dense.tile_rows(geometry.out_sizes[-1])

@@ -35,6 +35,7 @@ from .loops import JIT, TRANSPOSED, column_range, fetch_rows, row_cache, tap_row
 from .simd import (
     DENSE_ROWS,
     DENSE_VECTORS,
+    TRANSPOSED_ROWS,
     WIDE_BYTES,
     dense_adding_tiles,
     dense_four,
@@ -47,11 +48,13 @@ from .simd import (
     narrow_one,
     narrow_out_tiles,
     narrow_short,
+    transposed_tiles,
 )
 
 LONG, SHORT = DENSE_ROWS
 FEW = 4  # rows of simd.dense_four: 4 x 2 vectors, 8 independent chains of FMAs
 _DENSE_OUT_LONG, _DENSE_OUT_SHORT, _DENSE_OUT_ONE = dense_out_tiles
+_TRANSPOSED_FIRST, _TRANSPOSED_SECOND = transposed_tiles
 _NARROW_OUT_LONG, _NARROW_OUT_SHORT, _NARROW_OUT_ONE = narrow_out_tiles
 _DENSE_ADD_LONG, _DENSE_ADD_SHORT, _DENSE_ADD_ONE = dense_adding_tiles
 _NARROW_ADD_LONG, _NARROW_ADD_SHORT, _NARROW_ADD_ONE = narrow_adding_tiles
@@ -111,6 +114,18 @@ def _pixel_tile(rows, acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step,
         dense_four(acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
     else:
         dense_one(acc, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
+
+
+@numba.njit(inline="always", **JIT)
+def _transposed_tile(
+    rows, out, out_base, out_step, columns, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base
+):  # fmt: skip
+    # pixel_forward's tiles that store transposed into out (simd.transposed_tiles)
+    args = (out, out_base, out_step, columns, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base)
+    if rows == TRANSPOSED_ROWS[0]:
+        _TRANSPOSED_FIRST(*args)
+    else:
+        _TRANSPOSED_SECOND(*args)
 
 
 def grad_rows(channels: int, width: int, itemsize: int) -> int:
@@ -296,28 +311,34 @@ def forward(x, weights, out, parts, out_channels, width, block_size, chunks, spa
 
 
 @numba.njit(parallel=True, **JIT)
-def pixel_forward(x, kernel, out, kernel_sizes, strides, dilation, pads, filter_rows, chunks, span):
-    # kernel (T, C, FP) with FP >= F (zero-padded to a tile's rows where F is fewer)
+def pixel_forward(x, kernel, out, kernel_sizes, strides, dilation, pads, groups, filter_rows, chunks, span):
+    # kernel (G, T, Cg, FP) with FP >= Fg (zero-padded to a tile's rows where Fg is fewer)
     # The same sums with the roles of pixels and channels swapped, for layers with one vector
     # of output channels or less (F <= L) and stride 1 along rows: there a tile of R pixels x
     # one vector needs R + 1 loads per R multiply-adds, more than the two load ports give. Here
     # a tile holds R output channels x 2 vectors of consecutive output columns (the dense tiles
     # of simd.py, called with x and w exchanged): per term (tap, input channel) two vector
     # loads of input columns and R broadcasts of weights, 2R multiply-adds.
-    # x (N, D, H, W, C); kernel (T, C, F) flat; out (N, OD, OH, OW, F), every entry written,
+    # x (N, D, H, W, G * Cg); kernel flat; out (N, OD, OH, OW, G * Fg), every entry written,
     # transposed back on the way out. Output rows are split into `chunks` runs, one per task;
     # each reads its input rows through a row cache as `forward` does, but channel-major (a
     # slot is C rows of `span` columns, rounded up to whole vectors), so that columns are vectors.
-    n_batch, in_d, in_h, in_w, channels = x.shape
+    # A grouped layer (groups of at most one vector of output channels: ResNeXt's 8 -> 8) runs
+    # its groups one after another on each output row, every group's input channels a run of
+    # the slot's rows.
+    n_batch, in_d, in_h, in_w, in_channels = x.shape
     _, out_d, out_h, out_w, out_channels = out.shape
     k_d, k_h, k_w = kernel_sizes[0], kernel_sizes[1], kernel_sizes[2]
-    padded = kernel.size // (k_d * k_h * k_w * channels)  # FP
+    channels, per_group_out = in_channels // groups, out_channels // groups  # Cg, Fg
+    padded = kernel.size // (groups * k_d * k_h * k_w * channels)  # FP
+    group_size = k_d * k_h * k_w * channels * padded  # one group's kernel
     lanes = WIDE_BYTES // x.itemsize
     pixels = DENSE_VECTORS * lanes  # output columns per tile
     line = 64 // x.itemsize  # a slot's columns per channel, whole cache lines: each channel's row is
     span = max(span, pixels + (k_w - 1) * dilation[2])  # a tile reads `pixels` columns, even past a short row
     row_length = -(-span // line) * line  # 64-byte aligned, and the slot exactly C of them (copy_transposed)
     x_flat, out_flat = x.reshape(x.size), out.reshape(out.size)
+    transposed = filter_rows in TRANSPOSED_ROWS and filter_rows <= lanes  # its tiles store into out
     slots = 2 * k_d * k_h
     jobs = n_batch * out_d * out_h
     for chunk in numba.prange(chunks):
@@ -333,33 +354,43 @@ def pixel_forward(x, kernel, out, kernel_sizes, strides, dilation, pads, filter_
         for job in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks):
             valid = valid_rows(job, out_d, out_h, in_d, in_h, k_d, k_h, strides, dilation, pads, rows, kernel_rows)
             fetch_rows(
-                x_flat, rows, valid, in_w, channels, pads[2], cache, cached_row, last_used, slot_of, job + 1, TRANSPOSED
-            )
+                x_flat, rows, valid, in_w, in_channels, pads[2], cache, cached_row, last_used, slot_of, job + 1,
+                TRANSPOSED,
+            )  # fmt: skip
             outer = 0
             for i in range(valid):
                 for tw in range(k_w):
                     k_outer[outer] = (kernel_rows[i] * k_w + tw) * channels * padded
                     x_outer[outer] = slot_of[i] * length + tw * dilation[2]
                     outer += 1
-            out_row = job * out_w * out_channels
-            for first in range(0, out_channels, filter_rows):
-                first = min(first, padded - filter_rows)  # the last tile overlaps the one before
-                for p in range(filter_rows):
-                    bases[p] = first + p
-                ow = 0
-                while ow < out_w:
-                    # the last tile overlaps the one before; on a row shorter than a tile it
-                    # reads the cache's zero columns past the row's end and stores only the row
-                    start = max(0, min(ow, out_w - pixels))
-                    _pixel_tile(
-                        filter_rows, acc, kernel, bases, k_outer, x_outer, outer, channels, padded,
-                        cached, row_length, start,
-                    )  # fmt: skip
-                    for q in range(min(pixels, out_w - start)):
-                        at = out_row + (start + q) * out_channels + first
-                        for p in range(min(filter_rows, out_channels - first)):
-                            out_flat[at + p] = acc[p, q]
-                    ow = start + pixels
+            for g in range(groups):
+                out_row = job * out_w * out_channels + g * per_group_out
+                for first in range(0, per_group_out, filter_rows):
+                    first = min(first, padded - filter_rows)  # the last tile overlaps the one before
+                    for p in range(filter_rows):
+                        bases[p] = g * group_size + first + p
+                    ow = 0
+                    while ow < out_w:
+                        # the last tile overlaps the one before; on a row shorter than a tile it
+                        # reads the cache's zero columns past the row's end and stores only the row
+                        start = max(0, min(ow, out_w - pixels))
+                        w_base = g * channels * row_length + start
+                        if transposed and first + filter_rows <= per_group_out:  # every row an output channel
+                            _transposed_tile(
+                                filter_rows, out_flat, out_row + start * out_channels + first, out_channels,
+                                min(pixels, out_w - start), kernel, bases, k_outer, x_outer, outer, channels,
+                                padded, cached, row_length, w_base,
+                            )  # fmt: skip
+                        else:
+                            _pixel_tile(
+                                filter_rows, acc, kernel, bases, k_outer, x_outer, outer, channels, padded,
+                                cached, row_length, w_base,
+                            )  # fmt: skip
+                            for q in range(min(pixels, out_w - start)):
+                                at = out_row + (start + q) * out_channels + first
+                                for p in range(min(filter_rows, per_group_out - first)):
+                                    out_flat[at + p] = acc[p, q]
+                        ow = start + pixels
 
 
 @numba.njit(parallel=True, **JIT)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .simd import WIDE_BYTES, transpose_block
+
 # contract: multiply-adds become FMAs (one rounding instead of two, as in the BLAS); no other
 # fast-math flag, so NaN and Inf keep IEEE semantics. error_model="numpy": no division checks.
 JIT = dict(cache=True, fastmath={"contract"}, error_model="numpy")
@@ -102,10 +104,18 @@ def copy_columns(slot, source, at, channels, spread, per_group):
 @numba.njit(inline="always", **JIT)
 def copy_transposed(slot, source, at, channels):
     # source: whole columns of `channels` values, into slot (C rows of slot.size // C columns)
-    # from column `at`, channels and columns swapped (dense.pixel_forward reads columns as vectors)
-    row = slot.size // channels
-    for column in range(source.size // channels):
-        for c in range(channels):
+    # from column `at`, channels and columns swapped (dense.pixel_forward reads columns as vectors):
+    # blocks of L x L in registers (simd.transpose_block; a row's last block overlaps the one
+    # before), the channels past whole blocks, or a row shorter than a block, one at a time
+    row, columns = slot.size // channels, source.size // channels
+    width = WIDE_BYTES // slot.itemsize
+    blocked = channels // width * width if columns >= width else 0
+    for c in range(0, blocked, width):
+        for column in range(0, columns, width):
+            column = min(column, columns - width)
+            transpose_block(slot, c * row + at + column, row, source, column * channels + c, channels)
+    for column in range(columns):
+        for c in range(blocked, channels):
             slot[c * row + at + column] = source[column * channels + c]
 
 

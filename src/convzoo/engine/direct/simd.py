@@ -100,15 +100,58 @@ def _to_out_of(rows: int, vectors: int, spread: int | None, vector_bytes: int = 
     return intrinsic(tile)
 
 
-def _codegen(rows: int, vectors: int, vector_bytes: int, spread: int | None, to_out: bool, accumulate=False):
+def _transposed_of(rows: int, vector_bytes: int = WIDE_BYTES):
+    """The intrinsic for tiles of `rows` rows x DENSE_VECTORS vectors that store transposed:
+    column q < `columns` (of the tile's DENSE_VECTORS * L) as `rows` consecutive values at
+    out[out_base + q * out_step :] (dense.pixel_forward: its rows are output channels, its
+    columns output pixels of a channels-last row). `rows` is a power of 2, at most L."""
+
+    def tile(
+        typingctx, out, out_base, out_step, columns, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step,
+        w_base,
+    ):  # fmt: skip
+        arguments = (
+            out, out_base, out_step, columns, x, bases, x_outer, w_outer, n_outer, n_inner, x_step, w, w_step, w_base
+        )  # fmt: skip
+        return types.void(*arguments), _codegen(rows, DENSE_VECTORS, vector_bytes, 1, True, transposed=True)
+
+    return intrinsic(tile)
+
+
+def _zipped(builder, rows):
+    """rows (R vectors of L lanes, R a power of 2 at most L) transposed by log2(R) rounds of
+    zips (each pair of rows i and i + R/2 interleaved lane by lane, low halves then high; one
+    two-source permute each on AVX-512): R vectors, vector k holding columns k * L/R to
+    (k + 1) * L/R - 1, each as R consecutive lanes (row 0 first)."""
+    count, width = len(rows), rows[0].type.count
+    i32 = ir.IntType(32)
+    low = ir.Constant(ir.VectorType(i32, width), [lane // 2 + width * (lane % 2) for lane in range(width)])
+    high = ir.Constant(
+        ir.VectorType(i32, width), [width // 2 + lane // 2 + width * (lane % 2) for lane in range(width)]
+    )
+    for _ in range(count.bit_length() - 1):
+        zipped = []
+        for i in range(count // 2):
+            a, b = rows[i], rows[i + count // 2]
+            zipped += [builder.shuffle_vector(a, b, low), builder.shuffle_vector(a, b, high)]
+        rows = zipped
+    return rows
+
+
+def _codegen(
+    rows: int, vectors: int, vector_bytes: int, spread: int | None, to_out: bool, accumulate=False, transposed=False
+):
 
     def codegen(context, builder, sig, args):
-        if to_out:
+        columns_a = None
+        if transposed:
+            acc_a, out_base_a, out_step_a, columns_a, *args = args
+        elif to_out:
             acc_a, out_base_a, out_step_a, *args = args
         else:
             (acc_a, *args), out_base_a, out_step_a = args, None, None
         x_a, bases_a, x_outer_a, w_outer_a, n_outer_a, n_inner_a, x_step_a, w_a, w_step_a, w_base_a = args
-        first = 3 if to_out else 1  # the position of x in the signature
+        first = 4 if transposed else 3 if to_out else 1  # the position of x in the signature
         element = context.get_data_type(sig.args[0].dtype)
         width = vector_bytes // context.get_abi_sizeof(element)
         vector = ir.VectorType(element, width)
@@ -166,6 +209,24 @@ def _codegen(rows: int, vectors: int, vector_bytes: int, spread: int | None, to_
                             values.append(builder.shuffle_vector(part, ir.Constant(piece, ir.Undefined), repeat))
                     for v in range(vectors):
                         builder.store(builder.call(fma, [values[v], weights[v], builder.load(sums[p][v])]), sums[p][v])
+        if transposed:  # column q's `rows` values are a piece of a zipped vector
+            piece = ir.VectorType(element, rows)
+            for v in range(vectors):
+                zipped = _zipped(builder, [builder.load(sums[p][v]) for p in range(rows)])
+                for k, total in enumerate(zipped):
+                    for c in range(width // rows):
+                        q = v * width + k * (width // rows) + c
+                        inside = builder.icmp_signed("<", ir.Constant(i64, q), columns_a)
+                        with cgutils.if_likely(builder, inside):
+                            values = total
+                            if rows < width:
+                                lanes = ir.Constant(ir.VectorType(i32, rows), [c * rows + r for r in range(rows)])
+                                values = builder.shuffle_vector(total, undefined, lanes)
+                            at = builder.add(out_base_a, builder.mul(ir.Constant(i64, q), out_step_a))
+                            builder.store(
+                                values, builder.bitcast(builder.gep(acc_p, [at]), piece.as_pointer()), align=1
+                            )
+            return context.get_dummy_value()
         for p in range(rows):
             if to_out:
                 start = builder.add(out_base_a, builder.mul(ir.Constant(i64, p), out_step_a))
@@ -209,6 +270,10 @@ tile_one = _tile_of(1)  # one row: a border pixel, computed alone
 dense_long, dense_short, dense_one = (_tile_of(rows, DENSE_VECTORS, WIDE_BYTES) for rows in (*DENSE_ROWS, 1))
 narrow_long, narrow_short, narrow_one = (_tile_of(rows, 1, WIDE_BYTES) for rows in (*DENSE_ROWS, 1))
 dense_four = _tile_of(4, DENSE_VECTORS, WIDE_BYTES)  # dense.pixel_forward's tile for 2 to 4 output channels
+# dense.pixel_forward's tiles of 4 and of the short tile's rows that store transposed into out
+# (a power of 2 rows, at most a vector's lanes: the zips of `_zipped`)
+TRANSPOSED_ROWS = (4, DENSE_ROWS[1])
+transposed_tiles = tuple(_transposed_of(rows) for rows in TRANSPOSED_ROWS)
 # the same, storing row p at out[out_base + p * out_step :] (layers whose channels fill whole tiles)
 dense_out_tiles = tuple(_to_out_of(rows, DENSE_VECTORS, 1) for rows in (*DENSE_ROWS, 1))
 narrow_out_tiles = tuple(_to_out_of(rows, 1, 1) for rows in (*DENSE_ROWS, 1))
@@ -226,6 +291,33 @@ packed_adding_tiles = tuple(  # the same, adding into out (the kernel gradient's
 depthwise_long, depthwise_short, depthwise_one, depthwise_taps = (
     _to_out_of(rows, DEPTHWISE_VECTORS, None) for rows in (*DEPTHWISE_ROWS, 1, 3)
 )
+
+
+@intrinsic
+def transpose_block(typingctx, out, out_base, out_step, x, x_base, x_step):
+    """An L x L block transposed, L the lanes of the widest vector (loops.copy_transposed):
+
+        out[out_base + k * out_step + i] = x[x_base + i * x_step + k]    for i, k < L
+
+    L vector loads, L log2(L) two-source permutes (`_zipped`), L vector stores."""
+
+    def codegen(context, builder, sig, args):
+        out_a, out_base_a, out_step_a, x_a, x_base_a, x_step_a = args
+        element = context.get_data_type(sig.args[0].dtype)
+        width = WIDE_BYTES // context.get_abi_sizeof(element)
+        pointer = ir.VectorType(element, width).as_pointer()
+        out_p = cgutils.create_struct_proxy(sig.args[0])(context, builder, value=out_a).data
+        x_p = cgutils.create_struct_proxy(sig.args[3])(context, builder, value=x_a).data
+
+        def address(data, base, step, i):
+            return builder.bitcast(builder.gep(data, [builder.add(base, builder.mul(step, _i64(i)))]), pointer)
+
+        rows = [builder.load(address(x_p, x_base_a, x_step_a, i), align=1) for i in range(width)]
+        for k, column in enumerate(_zipped(builder, rows)):
+            builder.store(column, address(out_p, out_base_a, out_step_a, k), align=1)
+        return context.get_dummy_value()
+
+    return types.void(out, out_base, out_step, x, x_base, x_step), codegen
 
 
 def sandwich_of(left, right=None, checked=False):
