@@ -17,7 +17,9 @@ are shared among the threads. The families:
   `pixel_forward` swaps the roles: 14, 8 or 4 output channels x two vectors of output columns.
   The kernel gradient tiles input channels x output channels over pieces of rows x columns
   sized to L1.
-- `grouped`: other groups. Where a group's output channels pack into wide vectors (4, 2 or 1
+- `grouped`: other groups. Groups of one vector of output channels or less, stride 1 along
+  rows, run forward in `dense.pixel_forward`'s tiles, group after group on each output row.
+  Where a group's output channels pack into wide vectors (4, 2 or 1
   groups per vector, or several vectors per group), `packed_forward` and `packed_kernel_grad`
   tile 14 or 8 pixels (or (tap, input channel) terms) x one vector, each term reading the
   input values of the vector's groups side by side; otherwise a 256-bit tile (`simd.tile`)

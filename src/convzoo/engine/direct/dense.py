@@ -22,7 +22,9 @@ taps, geometry and strided place in the output): the phases of an input gradient
 
 With one vector of output channels or less, a pixel x channel tile would load once per
 multiply-add; `pixel_forward` exchanges the roles (output channels x two vectors of output
-columns, the row cache channel-major). The kernel gradient tiles input channels x output
+columns, the row cache channel-major, filled by register transposes; tiles of 4 or 8 output
+channels store transposed into the channels-last output). Grouped layers with groups that
+small take it too, group after group. The kernel gradient tiles input channels x output
 channels, summed over pieces of rows x columns whose input and gradient values fit L1.
 """
 
