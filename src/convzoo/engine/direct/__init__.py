@@ -272,10 +272,9 @@ def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int)
     elif family == "grouped":
         out = np.empty(shape, dtype)  # every entry written
         sizes = np.array(kernel3.shape[:3], np.int64)
-        spread = _spread(dtype, groups, kernel.shape[-1] // groups)
         if _by_pixels(geometry, dtype.itemsize, kernel.shape[-1] // groups):
             _pixel_forward(x3, _as_3d(out, rank, 1), kernel3, None, geometry, groups)
-        elif spread is not None:  # groups packed into wide vectors
+        elif (spread := _spread(dtype, groups, kernel.shape[-1] // groups)) is not None:  # groups packed into vectors
             packed = _pack_units(kernel3, spread, WIDE_BYTES // dtype.itemsize)
             chunks = max(1, min(_rows(x, geometry), numba.get_num_threads()))
             tile_rows = dense.tile_rows(geometry.out_sizes[-1])

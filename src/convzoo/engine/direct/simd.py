@@ -30,11 +30,16 @@ The tiles, sized to the register file (accumulators + weight vectors + one broad
   the same with one vector, for layers with no more output channels than that;
   `dense_out_tiles` and `narrow_out_tiles` store straight into the output,
   `dense_adding_tiles` and `narrow_adding_tiles` add into it (kernel-gradient partial sums);
+  `transposed_tiles` (4 and the short tile's rows) store each column's rows as one vector,
+  zipped in registers (`dense.pixel_forward`, whose rows are channels and columns pixels);
 - `packed_tiles` (and `packed_adding_tiles`, which add into out): the dense rows x one wide
   vector of S = 1, 2 or 4 packed groups (`grouped.py`);
 - `depthwise_long`, `depthwise_short`, `depthwise_one` (lanewise): 12, 4 or 1 rows x 2 wide
   vectors (AVX-512: 24 + 2 of 32 registers; AVX2: 6 or 2 rows), and `depthwise_taps`, 3 rows
   for the kernel gradient (`depthwise.py`).
+
+`transpose_block` transposes an L x L block through the same zips (the channel-major row
+cache of the pixel tiles, `loops.copy_transposed`).
 """
 
 from __future__ import annotations
