@@ -24,7 +24,7 @@ from cases import KINDS, Case, cases
 from convzoo import engine
 from convzoo.arithmetic import ConvGeometry
 from convzoo.engine import direct, phases, select, shift_add, winograd
-from convzoo.engine.direct import dense
+from convzoo.engine.direct import dense, depthwise
 
 FAST = ("gemm", "winograd", "fft", "direct")
 
@@ -38,6 +38,7 @@ def problems(
     dense: bool = False,
     packed=False,
     pixels=False,
+    windowed=False,
 ):
     """A random engine call: geometry (crops included), groups, float64 operands. `depthwise`:
     one channel per group each way, with channel counts on both sides of a vector's width and of
@@ -51,7 +52,9 @@ def problems(
     `pixels`: 1, 2 or 4 groups of 1 to 16 output channels (tiles of 4 and 8 rows over a
     zero-padded kernel below 8, storing transposed where every row is an output channel), stride
     1 and 20 to 70 output columns along the last axis, short other axes (engine/direct/dense.py
-    pixel_forward)."""
+    pixel_forward); `windowed`: a depthwise layer (as `depthwise`, whole vectors of channels)
+    with 3 taps, stride 1 and dilation 1 along the last axis, 1 to 5 kernel rows (engine/direct/
+    depthwise.py window_kernel_grad)."""
     if algorithm == "winograd":  # planes of 1 to 3 taps per axis (ceil(K / s) when strided); in 3-D any depth
         rank, groups = draw(st.integers(1, 3)), 1
         plane_strides = [draw(st.sampled_from([1, 1, 2])) for _ in range(min(rank, 2))]
@@ -71,6 +74,9 @@ def problems(
     padding = tuple(draw(st.tuples(st.integers(-1, 3), st.integers(-1, 3))) for _ in range(rank))
     if pixels:
         strides, groups = (*strides[:-1], 1), draw(st.sampled_from([1, 1, 2, 4]))
+    if windowed:
+        kernel_sizes = (*[draw(st.integers(1, 5)) for _ in range(rank - 1)], 3)
+        strides, dilation = (*strides[:-1], 1), (*dilation[:-1], 1)
     spans = [(k - 1) * d + 1 for k, d in zip(kernel_sizes, dilation)]
     longest = 30 if wide or dense or depthwise or packed else 8  # columns past the kernel's span
     longest = [longest] * rank
@@ -91,6 +97,9 @@ def problems(
     out_channels = groups * draw(st.integers(1, 4))
     if depthwise:
         groups = out_channels = draw(st.sampled_from([1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 40, 64, 70]))
+        per_group_in = 1
+    if windowed:  # whole vectors of 16 (float32 on AVX-512) or 8 lanes
+        groups = out_channels = draw(st.sampled_from([16, 32, 48, 64]))
         per_group_in = 1
     if wide:
         per_group_in = draw(st.sampled_from([1, 3, 8, 9]))
@@ -199,6 +208,25 @@ def test_direct_depthwise_tiles_equal_shift_add_on_every_face(dtype):
     @settings(max_examples=60)
     @given(problem=problems("direct", depthwise=True))
     def check(problem):
+        _forced_equals_shift_add("direct", problem, dtype)
+
+    check()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_direct_depthwise_window_kernel_grad_equals_shift_add(dtype):
+    """The depthwise kernel gradient of 3 taps along rows of stride 1 (engine/direct/depthwise.py
+    window_kernel_grad): 1, 2 or 3 kernel rows per window tile, kernel rows skipped at the
+    edges, the padding's columns as zeros in registers (before and after the row, crops
+    included), rows shorter than the window."""
+
+    @settings(max_examples=50)
+    @given(problem=problems("direct", windowed=True))
+    def check(problem):
+        channels = problem[1]
+        assert depthwise.windowed(3, 1, 1, channels, np.dtype(dtype).itemsize) or channels < depthwise.block_lanes(
+            np.dtype(dtype).itemsize
+        )
         _forced_equals_shift_add("direct", problem, dtype)
 
     check()

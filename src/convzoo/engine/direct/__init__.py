@@ -8,7 +8,9 @@ are shared among the threads. The families:
 
 - `depthwise`: one channel per group each way, at least a block of channels (2 wide vectors).
   Lanewise tiles (`simd.depthwise_*`) hold 12 output pixels x one block over every tap; the
-  kernel gradient tiles 3 taps x one block over each half of an output row.
+  kernel gradient of 3 taps along rows of stride 1 slides a window of input vectors along each
+  output row (up to 3 kernel rows x 3 taps of sums, the input read in place), other kernel
+  gradients tile 3 taps x one block over each half of an output row.
 - `few_channels`: depthwise layers with fewer channels, in passes of 3 x 3 taps vectorised
   along the channels into an output row in cache.
 - `dense`: one group. Wide register tiles (`simd.dense_*`) hold 14 or 8 output pixels x two
@@ -332,7 +334,11 @@ def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, gr
     if family == "few_channels":
         few_channels.kernel_grad(x3, _as_3d(grad, rank, 1), partial, *_params(geometry))
     elif family == "depthwise":
-        depthwise.kernel_grad(x3, _as_3d(grad, rank, 1), partial, *_params(geometry), _span(geometry))
+        w_axis = (geometry.kernel_sizes[-1], geometry.strides[-1], geometry.dilation[-1])
+        if depthwise.windowed(*w_axis, x.shape[-1], dtype.itemsize):
+            depthwise.window_kernel_grad(x3, _as_3d(grad, rank, 1), partial, *_params(geometry))
+        else:
+            depthwise.kernel_grad(x3, _as_3d(grad, rank, 1), partial, *_params(geometry), _span(geometry))
     elif family == "dense":
         width = dense_lanes(dtype.itemsize, grad.shape[-1])
         padded = _as_3d(_lane_padded(grad, 1, width), rank, 1)

@@ -36,7 +36,9 @@ The tiles, sized to the register file (accumulators + weight vectors + one broad
   vector of S = 1, 2 or 4 packed groups (`grouped.py`);
 - `depthwise_long`, `depthwise_short`, `depthwise_one` (lanewise): 12, 4 or 1 rows x 2 wide
   vectors (AVX-512: 24 + 2 of 32 registers; AVX2: 6 or 2 rows), and `depthwise_taps`, 3 rows
-  for the kernel gradient (`depthwise.py`).
+  for the kernel gradient (`depthwise.py`); `depthwise_windows`: the kernel gradient of 1, 2
+  or 3 kernel rows x 3 taps along a row of stride 1, one vector of channels, with a sliding
+  window of input vectors in registers (`_window_of`).
 
 `transpose_block` transposes an L x L block through the same zips (the channel-major row
 cache of the pixel tiles, `loops.copy_transposed`).
@@ -296,6 +298,93 @@ packed_adding_tiles = tuple(  # the same, adding into out (the kernel gradient's
 depthwise_long, depthwise_short, depthwise_one, depthwise_taps = (
     _to_out_of(rows, DEPTHWISE_VECTORS, None) for rows in (*DEPTHWISE_ROWS, 1, 3)
 )
+
+
+def _window_of(rows: int, taps: int, vector_bytes: int = WIDE_BYTES):
+    """The intrinsic for a depthwise kernel gradient along output rows of stride 1 and dilation 1
+    along them (`depthwise.window_kernel_grad`): for r < rows (kernel rows), t < taps, one vector
+    of L lanes,
+
+        sums[sums_base + (r * taps + t) * step :][:L] +=
+            sum over o < columns of xz[r, o + t - lead] * g[g_base + o * step :][:L]
+
+    where xz[r, j] = x[x_rows[r] + j * step :][:L] for 0 <= j < limit and zero elsewhere (the
+    row's padding: `lead` <= taps - 1 zero columns before it, columns past `limit` after).
+    Each input vector is loaded once: a window of the last taps - 1 columns of each row moves
+    along it in registers, so a column costs 1 + rows loads for rows x taps multiply-adds
+    (3 x 3: 4 loads, 9 FMAs in 9 independent chains; registers: 9 sums + 9 window + 1)."""
+
+    def window(typingctx, sums, sums_base, x, x_rows, g, g_base, columns, step, lead, limit):
+        def codegen(context, builder, sig, args):
+            sums_a, sums_base_a, x_a, x_rows_a, g_a, g_base_a, columns_a, step_a, lead_a, limit_a = args
+            element = context.get_data_type(sig.args[0].dtype)
+            width = vector_bytes // context.get_abi_sizeof(element)
+            vector = ir.VectorType(element, width)
+            suffix = "f32" if element == ir.FloatType() else "f64"
+            fma = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vector, [vector] * 3), f"llvm.fma.v{width}{suffix}"
+            )
+
+            def data(position, value):
+                return cgutils.create_struct_proxy(sig.args[position])(context, builder, value=value).data
+
+            sums_p, x_p, x_rows_p, g_p = data(0, sums_a), data(2, x_a), data(3, x_rows_a), data(4, g_a)
+
+            def at(pointer, base, index):
+                address = builder.gep(pointer, [builder.add(base, builder.mul(index, step_a))])
+                return builder.bitcast(address, vector.as_pointer())
+
+            row_bases = [builder.load(builder.gep(x_rows_p, [_i64(r)])) for r in range(rows)]
+            zero = ir.Constant(vector, None)
+            totals = [[cgutils.alloca_once_value(builder, zero) for _ in range(taps)] for _ in range(rows)]
+            # the window before column 0: input columns t - lead, t < taps - 1, those inside loaded
+            seen = [[cgutils.alloca_once_value(builder, zero) for _ in range(taps - 1)] for _ in range(rows)]
+            for t in range(taps - 1):
+                j = builder.sub(_i64(t), lead_a)
+                inside = builder.and_(builder.icmp_signed(">=", j, _i64(0)), builder.icmp_signed("<", j, limit_a))
+                with builder.if_then(inside):
+                    for r in range(rows):
+                        builder.store(builder.load(at(x_p, row_bases[r], j), align=1), seen[r][t])
+            # columns whose newest input column (o + taps - 1 - lead) is inside the row: loaded; the rest: zero
+            loaded = builder.sub(limit_a, builder.sub(_i64(taps - 1), lead_a))
+            loaded = builder.select(builder.icmp_signed("<", loaded, columns_a), loaded, columns_a)
+            loaded = builder.select(builder.icmp_signed("<", loaded, _i64(0)), _i64(0), loaded)
+
+            def step_column(o, load_newest):
+                gradient = builder.load(at(g_p, g_base_a, o), align=1)
+                for r in range(rows):
+                    if load_newest:
+                        newest = at(x_p, row_bases[r], builder.add(o, builder.sub(_i64(taps - 1), lead_a)))
+                        newest = builder.load(newest, align=1)
+                    else:
+                        newest = zero
+                    values = [builder.load(slot) for slot in seen[r]] + [newest]
+                    for t in range(taps):
+                        total = totals[r][t]
+                        builder.store(builder.call(fma, [values[t], gradient, builder.load(total)]), total)
+                    for t in range(taps - 1):
+                        builder.store(values[t + 1], seen[r][t])
+
+            with cgutils.for_range(builder, loaded) as loop:
+                step_column(loop.index, True)
+            with cgutils.for_range_slice(builder, loaded, columns_a, _i64(1)) as (o, _):
+                step_column(o, False)
+            for r in range(rows):
+                for t in range(taps):
+                    target = at(sums_p, sums_base_a, _i64(r * taps + t))
+                    total = builder.fadd(builder.load(target, align=1), builder.load(totals[r][t]))
+                    builder.store(total, target, align=1)
+            return context.get_dummy_value()
+
+        return types.void(sums, sums_base, x, x_rows, g, g_base, columns, step, lead, limit), codegen
+
+    return intrinsic(window)
+
+
+# depthwise kernel gradients of 3 taps along rows of stride 1 (`depthwise.kernel_grad`): the
+# window tiles of 1, 2 and 3 kernel rows
+WINDOW_TAPS = 3
+depthwise_windows = tuple(_window_of(rows, WINDOW_TAPS) for rows in (1, 2, 3))
 
 
 @intrinsic
