@@ -145,6 +145,13 @@ def _zipped(builder, rows):
     return rows
 
 
+def _fma(builder, vector: ir.VectorType):
+    """llvm.fma over `vector` (float32 or float64 lanes): one fused multiply-add per lane."""
+    suffix = "f32" if vector.element == ir.FloatType() else "f64"
+    function = ir.FunctionType(vector, [vector] * 3)
+    return cgutils.get_or_insert_function(builder.module, function, f"llvm.fma.v{vector.count}{suffix}")
+
+
 def _codegen(
     rows: int, vectors: int, vector_bytes: int, spread: int | None, to_out: bool, accumulate=False, transposed=False
 ):
@@ -163,10 +170,7 @@ def _codegen(
         width = vector_bytes // context.get_abi_sizeof(element)
         vector = ir.VectorType(element, width)
         i32, i64 = ir.IntType(32), ir.IntType(64)
-        suffix = "f32" if element == ir.FloatType() else "f64"
-        fma = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(vector, [vector] * 3), f"llvm.fma.v{width}{suffix}"
-        )
+        fma = _fma(builder, vector)
 
         def data(position, value):
             return cgutils.create_struct_proxy(sig.args[position])(context, builder, value=value).data
@@ -320,10 +324,7 @@ def _window_of(rows: int, taps: int, vector_bytes: int = WIDE_BYTES):
             element = context.get_data_type(sig.args[0].dtype)
             width = vector_bytes // context.get_abi_sizeof(element)
             vector = ir.VectorType(element, width)
-            suffix = "f32" if element == ir.FloatType() else "f64"
-            fma = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(vector, [vector] * 3), f"llvm.fma.v{width}{suffix}"
-            )
+            fma = _fma(builder, vector)
 
             def data(position, value):
                 return cgutils.create_struct_proxy(sig.args[position])(context, builder, value=value).data
