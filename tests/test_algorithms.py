@@ -214,11 +214,13 @@ def test_direct_depthwise_tiles_equal_shift_add_on_every_face(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_direct_depthwise_window_kernel_grad_equals_shift_add(dtype):
-    """The depthwise kernel gradient of 3 taps along rows of stride 1 (engine/direct/depthwise.py
-    window_kernel_grad): 1, 2 or 3 kernel rows per window tile, kernel rows skipped at the
-    edges, the padding's columns as zeros in registers (before and after the row, crops
-    included), rows shorter than the window."""
+def test_direct_depthwise_windows_equal_shift_add(dtype):
+    """Depthwise layers of 3 taps along rows of stride 1 (engine/direct/depthwise.py
+    window_forward, window_kernel_grad; the input gradient is window_forward too): 1, 2 or 3
+    kernel rows per tile, more kernel rows in pieces (the forward adding the later pieces),
+    kernel rows skipped at the edges, the padding's columns as zeros in registers (before and
+    after the row, wider than the kernel, crops included), rows shorter than the window, pairs
+    of vectors and a last single one (48 channels)."""
 
     @settings(max_examples=50)
     @given(problem=problems("direct", windowed=True))

@@ -7,10 +7,11 @@ input KxK times. These loops read the input rows in place. Rows of the output, (
 are shared among the threads. The families:
 
 - `depthwise`: one channel per group each way, at least a block of channels (2 wide vectors).
-  Lanewise tiles (`simd.depthwise_*`) hold 12 output pixels x one block over every tap; the
-  kernel gradient of 3 taps along rows of stride 1 slides a window of input vectors along each
-  output row (up to 3 kernel rows x 3 taps of sums, the input read in place), other kernel
-  gradients tile 3 taps x one block over each half of an output row.
+  With 3 taps along rows of stride 1, the input is read in place: the forward slides along
+  each output row with the weights of up to 3 kernel rows x 3 taps in registers, the kernel
+  gradient with their sums, each loading every input vector once. Otherwise lanewise tiles
+  (`simd.depthwise_*`) hold 12 output pixels x one block over every tap, and kernel gradients
+  tile 3 taps x one block over each half of an output row.
 - `few_channels`: depthwise layers with fewer channels, in passes of 3 x 3 taps vectorised
   along the channels into an output row in cache.
 - `dense`: one group. Wide register tiles (`simd.dense_*`) hold 14 or 8 output pixels x two
@@ -265,8 +266,13 @@ def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int)
         few_channels.forward(x3, kernel3, _as_3d(out, rank, 1), *params)
     elif family == "depthwise":
         out = np.empty(shape, dtype)  # the kernel writes every entry
-        chunks = max(1, min(_rows(x, geometry), 4 * numba.get_num_threads()))
-        depthwise.forward(x3, kernel3, _as_3d(out, rank, 1), *params, chunks, _span(geometry))
+        w_axis = (geometry.kernel_sizes[-1], geometry.strides[-1], geometry.dilation[-1])
+        if depthwise.windowed(*w_axis, x.shape[-1], dtype.itemsize):
+            chunks = max(1, min(_rows(x, geometry), numba.get_num_threads()))
+            depthwise.window_forward(x3, kernel3, _as_3d(out, rank, 1), *params, chunks)
+        else:
+            chunks = max(1, min(_rows(x, geometry), 4 * numba.get_num_threads()))
+            depthwise.forward(x3, kernel3, _as_3d(out, rank, 1), *params, chunks, _span(geometry))
     elif family == "dense":
         out = np.empty(shape, dtype)  # every entry written
         out3 = _as_3d(out, rank, 1)

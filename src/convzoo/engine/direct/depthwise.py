@@ -6,7 +6,16 @@ once. The channels are the vector axis: a block is two of the host's widest vect
 32 float32 channels), and the tiles (`simd.depthwise_*`, LLVM IR) multiply input vectors by
 weight vectors lane by lane.
 
-- forward: a tile holds R output pixels x one block in registers (AVX-512: 12 x 2 zmm) and
+- forward, 3 taps along rows of stride 1 and dilation 1 (`window_forward`, the common case,
+  and the input gradient of such layers): x is read in place, no row cache; per output row, a
+  sliding tile (`simd.depthwise_sliding`) holds the weights of up to 3 kernel rows x 3 taps for
+  two vectors of channels in registers, loads each input column once and adds it into the 3
+  output columns that read it, storing one output column per input column (6 loads, 18
+  multiply-adds, 2 stores); the padding's columns are zeros in registers. Layers of more kernel
+  rows (or depth taps) go 3 kernel rows at a time, the later pieces adding into the output row.
+  8 x 112 x 112 x 32: 0.67 ms through the row cache, 0.50 in place (a copy of the input
+  takes 0.44).
+- other forwards: a tile holds R output pixels x one block in registers (AVX-512: 12 x 2 zmm) and
   sums every tap into them; each term loads one weight block, shared by the R pixels. The
   input rows come through the per-thread row cache, padded with zeros along the row
   (`loops.row_cache`), so every tile is full; a row's columns go R at a time, the last tile
@@ -39,11 +48,13 @@ from .loops import JIT, fetch_rows, row_cache, valid_rows
 from .simd import (
     DEPTHWISE_ROWS,
     DEPTHWISE_VECTORS,
+    SLIDING_VECTORS,
     WIDE_BYTES,
     WINDOW_TAPS,
     depthwise_long,
     depthwise_one,
     depthwise_short,
+    depthwise_sliding,
     depthwise_taps,
     depthwise_windows,
     prefetch,
@@ -52,6 +63,7 @@ from .simd import (
 LONG, SHORT = DEPTHWISE_ROWS
 TAPS = 3  # kernel taps per kernel-gradient tile
 _WINDOW_ONE, _WINDOW_TWO, _WINDOW_THREE = depthwise_windows  # 1, 2, 3 kernel rows
+(_SLIDE_ONE, _SLIDE_TWO, _SLIDE_THREE), (_SLIDE_ONE_WIDE, _SLIDE_TWO_WIDE, _SLIDE_THREE_WIDE) = depthwise_sliding
 
 
 def block_lanes(itemsize: int) -> int:
@@ -74,6 +86,24 @@ def _window(rows, sums, sums_base, x, x_rows, g, g_base, columns, step, lead, li
         _WINDOW_TWO(*args)
     else:
         _WINDOW_ONE(*args)
+
+
+@numba.njit(inline="always", **JIT)
+def _slide(rows, vectors, out, out_base, x, x_rows, w, w_base, columns, step, lead, limit, adding):
+    args = (out, out_base, x, x_rows, w, w_base, columns, step, lead, limit, adding)
+    if vectors == 1:
+        if rows == 3:
+            _SLIDE_THREE(*args)
+        elif rows == 2:
+            _SLIDE_TWO(*args)
+        else:
+            _SLIDE_ONE(*args)
+    elif rows == 3:
+        _SLIDE_THREE_WIDE(*args)
+    elif rows == 2:
+        _SLIDE_TWO_WIDE(*args)
+    else:
+        _SLIDE_ONE_WIDE(*args)
 
 
 @numba.njit(inline="always", **JIT)
@@ -152,6 +182,74 @@ def forward(x, w, out, strides, dilation, pads, chunks, span):
                         lane,
                     )
                     ow = start + rows_per_tile
+
+
+@numba.njit(parallel=True, **JIT)
+def window_forward(x, w, out, strides, dilation, pads, chunks):
+    # x (N, D, H, W, C), w (KD, KH, 3, 1, C), out (N, OD, OH, OW, C), C whole vectors; stride and
+    # dilation 1 along W (`windowed`); every entry of out written. Output rows are split into
+    # `chunks` runs of consecutive rows, one per task (consecutive rows read mostly the same input
+    # rows, still in cache); x is read in place: per output row and depth tap, its valid kernel rows
+    # (consecutive) go 3 at a time through the sliding tiles (simd.depthwise_sliding), 2 vectors
+    # of channels at a time (1 for the last of an odd count), the first piece storing and the
+    # others adding, the padding's columns zeros in registers.
+    _, in_d, in_h, in_w, chans = x.shape
+    k_d, k_h, k_w = w.shape[0], w.shape[1], w.shape[2]
+    n_batch, out_d, out_h, out_w, _ = out.shape
+    width = WIDE_BYTES // x.itemsize
+    x_flat, w_flat, out_flat = x.reshape(x.size), w.reshape(w.size), out.reshape(out.size)
+    pw = pads[2]
+    lead, frame = max(0, pw), max(0, -pw)  # zero columns before the row; the first column read
+    limit = in_w - frame
+    jobs = n_batch * out_d * out_h
+    for chunk in numba.prange(chunks):
+        x_rows = np.empty(WINDOW_TAPS, np.int64)
+        row_starts = np.empty(k_h, np.int64)
+        for job in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks):
+            n, rest = job // (out_d * out_h), job % (out_d * out_h)
+            od, oh = rest // out_h, rest % out_h
+            out_at = job * out_w * chans
+            adding = 0
+            for td in range(k_d):
+                i_d = od * strides[0] + td * dilation[0] - pads[0]
+                if i_d < 0 or i_d >= in_d:
+                    continue
+                lowest, count = 0, 0  # the valid kernel rows: lowest .. lowest + count - 1
+                for th in range(k_h):
+                    i_h = oh * strides[1] + th * dilation[1] - pads[1]
+                    if 0 <= i_h < in_h:
+                        if count == 0:
+                            lowest = th
+                        row_starts[count] = (((n * in_d + i_d) * in_h + i_h) * in_w + frame) * chans
+                        count += 1
+                for piece in range(0, count, WINDOW_TAPS):
+                    rows = min(WINDOW_TAPS, count - piece)
+                    w_at = (td * k_h + lowest + piece) * k_w * chans
+                    lane = 0
+                    while lane < chans:
+                        vectors = min(SLIDING_VECTORS, (chans - lane) // width)
+                        for r in range(rows):
+                            x_rows[r] = row_starts[piece + r] + lane
+                        out_base, w_base = out_at + lane, w_at + lane
+                        _slide(
+                            rows,
+                            vectors,
+                            out_flat,
+                            out_base,
+                            x_flat,
+                            x_rows,
+                            w_flat,
+                            w_base,
+                            out_w,
+                            chans,
+                            lead,
+                            limit,
+                            adding,
+                        )
+                        lane += vectors * width
+                    adding = 1
+            if adding == 0:  # no kernel row inside the input
+                out_flat[out_at : out_at + out_w * chans] = 0
 
 
 @numba.njit(parallel=True, **JIT)

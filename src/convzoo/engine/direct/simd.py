@@ -38,7 +38,10 @@ The tiles, sized to the register file (accumulators + weight vectors + one broad
   vectors (AVX-512: 24 + 2 of 32 registers; AVX2: 6 or 2 rows), and `depthwise_taps`, 3 rows
   for the kernel gradient (`depthwise.py`); `depthwise_windows`: the kernel gradient of 1, 2
   or 3 kernel rows x 3 taps along a row of stride 1, one vector of channels, with a sliding
-  window of input vectors in registers (`_window_of`).
+  window of input vectors in registers (`_window_of`); `depthwise_sliding`: the forward of 1, 2
+  or 3 kernel rows x 3 taps along such a row, 1 or 2 vectors of channels, the weights in
+  registers and each input column added into the sums of the outputs that read it
+  (`_sliding_of`).
 
 `transpose_block` transposes an L x L block through the same zips (the channel-major row
 cache of the pixel tiles, `loops.copy_transposed`).
@@ -386,6 +389,121 @@ def _window_of(rows: int, taps: int, vector_bytes: int = WIDE_BYTES):
 # window tiles of 1, 2 and 3 kernel rows
 WINDOW_TAPS = 3
 depthwise_windows = tuple(_window_of(rows, WINDOW_TAPS) for rows in (1, 2, 3))
+
+
+def _sliding_of(rows: int, vectors: int, taps: int = 3, vector_bytes: int = WIDE_BYTES):
+    """The intrinsic for a depthwise forward along output rows of stride 1 and dilation 1 along
+    them (`depthwise.window_forward`): for o < columns, v < vectors (of L lanes each),
+
+        out[out_base + o * step + v * L :][:L]  (= or, where `adding`, +=)
+            sum over r < rows, t < taps of xz[r, o + t - lead, v] * w[w_base + (r * taps + t) * step + v * L :][:L]
+
+    where xz[r, j, v] = x[x_rows[r] + j * step + v * L :][:L] for 0 <= j < limit and zero
+    elsewhere (the row's padding, of any width). The weights stay in registers; each input
+    vector is loaded once: column j, once loaded, adds into the sums of the taps outputs that
+    read it (o = j + lead - t), so a column costs `rows` loads per vector and one store for
+    rows x taps multiply-adds. The sums of out[o + 1 :], begun, move along with o.
+    (2 vectors, 3 x 3: 18 weights + 6 sums + the loads, of 32 AVX-512 registers.)"""
+
+    def sliding(typingctx, out, out_base, x, x_rows, w, w_base, columns, step, lead, limit, adding):
+        def codegen(context, builder, sig, args):
+            out_a, out_base_a, x_a, x_rows_a, w_a, w_base_a, columns_a, step_a, lead_a, limit_a, adding_a = args
+            element = context.get_data_type(sig.args[0].dtype)
+            width = vector_bytes // context.get_abi_sizeof(element)
+            vector = ir.VectorType(element, width)
+            fma = _fma(builder, vector)
+
+            def data(position, value):
+                return cgutils.create_struct_proxy(sig.args[position])(context, builder, value=value).data
+
+            out_p, x_p, x_rows_p, w_p = data(0, out_a), data(2, x_a), data(3, x_rows_a), data(4, w_a)
+
+            def at(pointer, base, index, v):
+                offset = builder.add(builder.add(base, builder.mul(index, step_a)), _i64(v * width))
+                return builder.bitcast(builder.gep(pointer, [offset]), vector.as_pointer())
+
+            row_bases = [builder.load(builder.gep(x_rows_p, [_i64(r)])) for r in range(rows)]
+            weights = [
+                [
+                    [builder.load(at(w_p, w_base_a, _i64(r * taps + t), v), align=1) for v in range(vectors)]
+                    for t in range(taps)
+                ]
+                for r in range(rows)
+            ]
+            zero = ir.Constant(vector, None)
+            # begun[k][v]: the sum of out[o + k] so far (the input columns before o + taps - 1 - lead)
+            begun = [[cgutils.alloca_once_value(builder, zero) for _ in range(vectors)] for _ in range(taps - 1)]
+
+            def step_column(o, load, store):
+                # input column j = o + taps - 1 - lead: loaded (`load` True), zero (None), or loaded where inside
+                j = builder.add(o, builder.sub(_i64(taps - 1), lead_a))
+                sums = [[builder.load(slot) for slot in begun[k]] for k in range(taps - 1)] + [[zero] * vectors]
+                if load is not None:
+                    if load is True:
+                        columns = [
+                            [builder.load(at(x_p, row_bases[r], j, v), align=1) for v in range(vectors)]
+                            for r in range(rows)
+                        ]
+                    else:
+                        inside = builder.and_(
+                            builder.icmp_signed(">=", j, _i64(0)), builder.icmp_signed("<", j, limit_a)
+                        )
+                        columns = []
+                        for r in range(rows):
+                            loaded = []
+                            for v in range(vectors):
+                                slot = cgutils.alloca_once_value(builder, zero)
+                                with builder.if_then(inside):
+                                    builder.store(builder.load(at(x_p, row_bases[r], j, v), align=1), slot)
+                                loaded.append(builder.load(slot))
+                            columns.append(loaded)
+                    for k in range(taps):  # out[o + k] reads column j through tap taps - 1 - k
+                        for v in range(vectors):
+                            for r in range(rows):
+                                sums[k][v] = builder.call(fma, [columns[r][v], weights[r][taps - 1 - k][v], sums[k][v]])
+                if store:
+                    for v in range(vectors):
+                        target = at(out_p, out_base_a, o, v)
+                        total = sums[0][v]
+                        with builder.if_else(builder.icmp_signed("!=", adding_a, _i64(0))) as (add, put):
+                            with add:
+                                builder.store(builder.fadd(builder.load(target, align=1), total), target, align=1)
+                            with put:
+                                builder.store(total, target, align=1)
+                for k in range(taps - 1):
+                    for v in range(vectors):
+                        builder.store(sums[k + 1][v], begun[k][v])
+
+            # outputs o < 0 that begin the sums of out[0 : taps - 1], then the columns: before the
+            # row (j < 0, zeros), inside it (loaded), past it (zeros)
+            for o in range(1 - taps, 0):
+                step_column(_i64(o), False, False)
+
+            def clamp(value):
+                value = builder.select(builder.icmp_signed("<", value, _i64(0)), _i64(0), value)
+                return builder.select(builder.icmp_signed("<", value, columns_a), value, columns_a)
+
+            first = clamp(builder.sub(lead_a, _i64(taps - 1)))  # the first o whose column j is >= 0
+            stop = clamp(builder.sub(limit_a, builder.sub(_i64(taps - 1), lead_a)))  # ... and < limit
+            stop = builder.select(builder.icmp_signed("<", stop, first), first, stop)
+            with cgutils.for_range(builder, first) as loop:
+                step_column(loop.index, None, True)
+            with cgutils.for_range_slice(builder, first, stop, _i64(1)) as (o, _):
+                step_column(o, True, True)
+            with cgutils.for_range_slice(builder, stop, columns_a, _i64(1)) as (o, _):
+                step_column(o, None, True)
+            return context.get_dummy_value()
+
+        signature = types.void(out, out_base, x, x_rows, w, w_base, columns, step, lead, limit, adding)
+        return signature, codegen
+
+    return intrinsic(sliding)
+
+
+# depthwise forwards of 3 taps along rows of stride 1: 1, 2 or 3 kernel rows x (on AVX-512) 2
+# vectors of channels, or 1 (the last vector of an odd count; AVX2's 16 registers)
+SLIDING_VECTORS = 2 if WIDE_BYTES == 64 else 1
+depthwise_sliding = tuple(tuple(_sliding_of(rows, vectors) for rows in (1, 2, 3)) for vectors in (1, 2))
 
 
 @intrinsic
