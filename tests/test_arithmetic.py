@@ -13,6 +13,7 @@ Each figure is checked against something independent of the formula that compute
 from __future__ import annotations
 
 import math
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -38,6 +39,7 @@ from convzoo.arithmetic import (
     output_size_formulas,
     parameters,
     receptive_field,
+    shared_layer,
     stack,
     stack_receptive_fields,
 )
@@ -440,6 +442,26 @@ def test_stages_compose_within_a_layer():
     assert receptive_field(separable) == (ReceptiveField(3, 2, -1), ReceptiveField(5, 2, -2))
     spatial = Layer("spatially-separable", (9, 9), 2, filters=3, kernel_size=(3, 5), strides=(1, 2), padding=1)
     assert receptive_field(spatial) == (ReceptiveField(3, 1, -1), ReceptiveField(5, 2, -1))
+
+
+@pytest.mark.parametrize(
+    "strides", [1, (1, 1), [1, 1], np.int64(1), 1.0, True, (1, 1.0), [1, True], np.array([1, 1]), "1", None]
+)
+def test_a_shared_layer_is_the_layer_its_arguments_build(strides):
+    """The ops share one Layer per set of arguments (`shared_layer`): after a call with strides=1
+    has filled the cache, any other value gives what `Layer` gives, the same fields or the same
+    error, though 1, 1.0 and True are equal and hash alike; an unhashable value (an array) too."""
+    options = dict(filters=4, kernel_size=3, padding="same")
+    assert shared_layer("conv", (8, 8), 3, strides=1, **options) is shared_layer(
+        "conv", (8, 8), 3, strides=1, **options
+    )
+    try:
+        expected = Layer("conv", (8, 8), 3, strides=strides, **options)
+    except ConvZooError as error:
+        with pytest.raises(type(error), match=re.escape(str(error))):
+            shared_layer("conv", (8, 8), 3, strides=strides, **options)
+    else:
+        assert shared_layer("conv", (8, 8), 3, strides=strides, **options) == expected
 
 
 def influence(layers) -> np.ndarray:

@@ -29,7 +29,7 @@ from .costs import (
     parameters,
     stage_macs,
 )
-from .layer import KIND_OPTIONS, KINDS, Layer, Stage, stack
+from .layer import KIND_OPTIONS, KINDS, Layer, Stage, shared_layer, stack
 from .receptive_field import IDENTITY_FIELD, ReceptiveField, receptive_field, stack_receptive_fields, stage_field
 from .shapes import (
     ConvGeometry,
@@ -71,6 +71,7 @@ __all__ = [
     "output_size_formulas",
     "parameters",
     "receptive_field",
+    "shared_layer",
     "same_padding",
     "stack",
     "stack_receptive_fields",

@@ -6,6 +6,7 @@ and `transpose_geometry` (through `Layer`), so what the arithmetic says is what 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from ..errors import ConvZooError
@@ -132,7 +133,7 @@ class ConvGeometry:
     def rank(self) -> int:
         return len(self.in_sizes)
 
-    @property
+    @functools.cached_property  # asked several times per engine call; the fields never change
     def out_sizes(self) -> tuple[int, ...]:
         return tuple(map(conv_output_size, self.in_sizes, self.kernel_sizes, self.strides, self.padding, self.dilation))
 
@@ -140,7 +141,7 @@ class ConvGeometry:
     def padded_sizes(self) -> tuple[int, ...]:
         return tuple(i + p + q for i, (p, q) in zip(self.in_sizes, self.padding))
 
-    @property
+    @functools.cached_property
     def interior(self) -> tuple[tuple[int, int], ...]:
         """Per axis, the outputs [lo, hi) that read no padding (`interior_outputs`)."""
         return tuple(map(interior_outputs, self.in_sizes, self.kernel_sizes, self.strides, self.padding, self.dilation))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..arithmetic import Layer
+from ..arithmetic import shared_layer
 from ..errors import ConvZooError
 from ._arrays import check_bias, check_inputs, kernel_rank
 from ._docs import with_notes
@@ -96,7 +96,7 @@ def conv(
     rank = kernel_rank(kernel)
     data_format, in_channels, in_sizes = check_inputs(x, rank, data_format)
     check_bias(bias, kernel.shape[-1])
-    layer = Layer(
+    layer = shared_layer(
         "conv",
         in_sizes,
         in_channels,
@@ -150,7 +150,7 @@ def pointwise_conv(inputs, kernel, bias=None, *, data_format="channels_last"):
     data_format, in_channels, in_sizes = check_inputs(x, rank, data_format)
     matrix = conv_from_pointwise(kernel, in_channels, rank)
     check_bias(bias, kernel.shape[-1])
-    layer = Layer("pointwise", in_sizes, in_channels, filters=kernel.shape[-1], batch=x.shape[0])
+    layer = shared_layer("pointwise", in_sizes, in_channels, filters=kernel.shape[-1], batch=x.shape[0])
     out, pullback = run(x, steps(layer, [matrix]), bias, data_format)
     return arrays.finish(out, lambda grad: _flat(pullback(grad), kernel.shape))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..arithmetic import Layer
+from ..arithmetic import shared_layer
 from ..errors import ConvZooError
 from ._arrays import check_bias, check_inputs, kernel_rank
 from ._docs import with_notes
@@ -75,7 +75,7 @@ def depthwise_conv(
     data_format, in_channels, in_sizes = check_inputs(x, rank, data_format)
     grouped = grouped_from_depthwise(kernel, in_channels)
     check_bias(bias, grouped.shape[-1])
-    layer = Layer(
+    layer = shared_layer(
         "depthwise",
         in_sizes,
         in_channels,
@@ -144,7 +144,7 @@ def separable_conv(
     grouped = grouped_from_depthwise(depthwise, in_channels, "depthwise_kernel")
     mixing = conv_from_pointwise(pointwise, grouped.shape[-1], rank, "pointwise_kernel")
     check_bias(bias, mixing.shape[-1])
-    layer = Layer(
+    layer = shared_layer(
         "separable",
         in_sizes,
         in_channels,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..arithmetic import Layer
+from ..arithmetic import shared_layer
 from ..errors import ConvZooError
 from ._arrays import check_bias, check_inputs, kernel_rank
 from ._docs import with_notes
@@ -69,7 +69,7 @@ def spatially_separable_conv(
                 f"(no groups). Received: kernels[{axis}].shape={kernel.shape}."
             )
     check_bias(bias, channels[-1])
-    layer = Layer(
+    layer = shared_layer(
         "spatially-separable",
         in_sizes,
         in_channels,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import spec
-from ..arithmetic import Layer
+from ..arithmetic import shared_layer
 from ..errors import ConvZooError
 from ._arrays import check_bias, check_inputs, kernel_rank
 from ._docs import with_notes
@@ -76,7 +76,7 @@ def conv_transpose(
     data_format, in_channels, in_sizes = check_inputs(x, rank, data_format)
     groups = _transpose_groups(groups, in_channels, kernel.shape)
     check_bias(bias, kernel.shape[-2] * groups)
-    layer = Layer(
+    layer = shared_layer(
         "transpose",
         in_sizes,
         in_channels,
