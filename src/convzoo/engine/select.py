@@ -42,6 +42,7 @@ The input gradient of a stride-1 layer is chosen as the convolution it rewrites 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
 
@@ -94,6 +95,7 @@ def why_not(name: str, face: str, problem: Problem) -> str | None:
     raise ValueError(name)
 
 
+@functools.lru_cache(maxsize=1024)  # a pure function of hashable shapes, asked once per engine call
 def choose(face: str, problem: Problem) -> str:
     """The algorithm for `face` of `problem` (the rules in this module's docstring)."""
     geometry = problem.geometry

@@ -82,7 +82,10 @@ def _axes3(geometry: ConvGeometry) -> tuple[tuple[int, int, int], ...]:
     return strides, dilation, pads
 
 
+@functools.lru_cache(maxsize=512)
 def _params(geometry: ConvGeometry) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(strides, dilation, padding before) as the loops take them, shared between calls (the
+    loops never write them; read-only arrays would be another type to numba, compiled again)."""
     return tuple(np.array(v, np.int64) for v in _axes3(geometry))
 
 
@@ -195,25 +198,37 @@ def _dense_forward(x3: np.ndarray, out3: np.ndarray, kernel: np.ndarray, parts) 
     if len(parts) == 1 and _by_pixels(parts[0][1], itemsize, out_channels) and _is_whole(parts[0][2], out3):
         return _pixel_forward(x3, out3, kernel, order, parts[0][1])
     width = dense_lanes(itemsize, out_channels)
-    table, at = [], 0
-    for _, geometry, target in parts:
-        strides, dilation, pads = _axes3(geometry)
-        steps = tuple(step // itemsize for step in target.strides[:4])
-        origin = (target.ctypes.data - out3.ctypes.data) // itemsize
-        tile = dense.tile_rows(target.shape[3])
-        sizes = (1,) * (3 - geometry.rank) + geometry.kernel_sizes
-        table.append((*sizes, *strides, *dilation, *pads, *target.shape[1:4], *steps, origin, at, tile))
-        at += math.prod(sizes) * channels * width
+    start = out3.ctypes.data
+    targets = tuple(
+        (geometry, target.shape[1:4], target.strides[:4], target.ctypes.data - start) for _, geometry, target in parts
+    )
+    table, span, shift, rows = _dense_table(targets, channels, width, itemsize, x3.shape[0])
     weights = _dense_weights(kernel, order, width)
-    shift = max(row[dense.P_PADS + 2] for row in table)  # the cache's column b holds input column b - shift
-    span = max(shift - row[dense.P_PADS + 2] + _span(geometry) for row, (_, geometry, _) in zip(table, parts))
-    rows = sum(x3.shape[0] * row[dense.P_OUT] * row[dense.P_OUT + 1] for row in table)
     chunks = max(1, min(rows, numba.get_num_threads()))
     block_size = weights[0].size
-    out = out3.reshape(-1)
     dense.forward(
-        x3, weights.reshape(-1), out, np.array(table, np.int64), out_channels, width, block_size, chunks, span, shift
+        x3, weights.reshape(-1), out3.reshape(-1), table, out_channels, width, block_size, chunks, span, shift
     )
+
+
+@functools.lru_cache(maxsize=512)
+def _dense_table(targets: tuple, channels: int, width: int, itemsize: int, batch: int):
+    """`dense.forward`'s table of parts (one row each), the columns of its row cache, the shift
+    of their columns, and the output rows: for `targets`, per part its geometry, its target's
+    (OD, OH, OW), byte strides and byte offset in the output. Shared between calls (the loops
+    never write the table)."""
+    table, at = [], 0
+    for geometry, target_sizes, target_strides, offset in targets:
+        strides, dilation, pads = _axes3(geometry)
+        steps = tuple(step // itemsize for step in target_strides)
+        tile = dense.tile_rows(target_sizes[2])
+        sizes = (1,) * (3 - geometry.rank) + geometry.kernel_sizes
+        table.append((*sizes, *strides, *dilation, *pads, *target_sizes, *steps, offset // itemsize, at, tile))
+        at += math.prod(sizes) * channels * width
+    shift = max(row[dense.P_PADS + 2] for row in table)  # the cache's column b holds input column b - shift
+    span = max(shift - row[dense.P_PADS + 2] + _span(part[0]) for row, part in zip(table, targets))
+    rows = sum(batch * row[dense.P_OUT] * row[dense.P_OUT + 1] for row in table)
+    return np.array(table, np.int64), span, shift, rows
 
 
 def _by_pixels(geometry: ConvGeometry, itemsize: int, out_channels: int) -> bool:
