@@ -89,6 +89,26 @@ def _window(rows, sums, sums_base, x, x_rows, g, g_base, columns, step, lead, li
 
 
 @numba.njit(inline="always", **JIT)
+def _kernel_rows(n, od, oh, td, x_shape, strides, dilation, pads, frame, row_starts):
+    # output row (n, od, oh), depth tap td: its kernel rows whose input rows are inside the
+    # input (consecutive), as (the first, how many; 0 where the depth tap is outside); row_starts[i]
+    # receives the flat start of kernel row first + i's input row, from input column `frame`
+    _, in_d, in_h, in_w, chans = x_shape
+    i_d = od * strides[0] + td * dilation[0] - pads[0]
+    lowest, count = 0, 0
+    if i_d < 0 or i_d >= in_d:
+        return lowest, count
+    for th in range(row_starts.size):
+        i_h = oh * strides[1] + th * dilation[1] - pads[1]
+        if 0 <= i_h < in_h:
+            if count == 0:
+                lowest = th
+            row_starts[count] = (((n * in_d + i_d) * in_h + i_h) * in_w + frame) * chans
+            count += 1
+    return lowest, count
+
+
+@numba.njit(inline="always", **JIT)
 def _slide(rows, vectors, out, out_base, x, x_rows, w, w_base, columns, step, lead, limit, adding):
     args = (out, out_base, x, x_rows, w, w_base, columns, step, lead, limit, adding)
     if vectors == 1:
@@ -193,7 +213,7 @@ def window_forward(x, w, out, strides, dilation, pads, chunks):
     # (consecutive) go 3 at a time through the sliding tiles (simd.depthwise_sliding), 2 vectors
     # of channels at a time (1 for the last of an odd count), the first piece storing and the
     # others adding, the padding's columns zeros in registers.
-    _, in_d, in_h, in_w, chans = x.shape
+    in_w, chans = x.shape[3], x.shape[4]
     k_d, k_h, k_w = w.shape[0], w.shape[1], w.shape[2]
     n_batch, out_d, out_h, out_w, _ = out.shape
     width = WIDE_BYTES // x.itemsize
@@ -211,17 +231,7 @@ def window_forward(x, w, out, strides, dilation, pads, chunks):
             out_at = job * out_w * chans
             adding = 0
             for td in range(k_d):
-                i_d = od * strides[0] + td * dilation[0] - pads[0]
-                if i_d < 0 or i_d >= in_d:
-                    continue
-                lowest, count = 0, 0  # the valid kernel rows: lowest .. lowest + count - 1
-                for th in range(k_h):
-                    i_h = oh * strides[1] + th * dilation[1] - pads[1]
-                    if 0 <= i_h < in_h:
-                        if count == 0:
-                            lowest = th
-                        row_starts[count] = (((n * in_d + i_d) * in_h + i_h) * in_w + frame) * chans
-                        count += 1
+                lowest, count = _kernel_rows(n, od, oh, td, x.shape, strides, dilation, pads, frame, row_starts)
                 for piece in range(0, count, WINDOW_TAPS):
                     rows = min(WINDOW_TAPS, count - piece)
                     w_at = (td * k_h + lowest + piece) * k_w * chans
@@ -333,7 +343,7 @@ def window_kernel_grad(x, grad, partial, strides, dilation, pads):
     # tap, its valid kernel rows (consecutive) go 3 at a time through the window tiles
     # (simd.depthwise_windows), one vector of channels at a time, over the output columns that
     # reach the input row, the padding's columns zeros in registers.
-    _, in_d, in_h, in_w, chans = x.shape
+    in_w, chans = x.shape[3], x.shape[4]
     chunks, k_d, k_h, k_w = partial.shape[0], partial.shape[1], partial.shape[2], partial.shape[3]
     n_batch, out_d, out_h, out_w, _ = grad.shape
     width = WIDE_BYTES // x.itemsize
@@ -356,17 +366,7 @@ def window_kernel_grad(x, grad, partial, strides, dilation, pads):
             od, oh = rest // out_h, rest % out_h
             g_at = (job * out_w + begin) * chans
             for td in range(k_d):
-                i_d = od * strides[0] + td * dilation[0] - pads[0]
-                if i_d < 0 or i_d >= in_d:
-                    continue
-                lowest, count = 0, 0  # the valid kernel rows: lowest .. lowest + count - 1
-                for th in range(k_h):
-                    i_h = oh * strides[1] + th * dilation[1] - pads[1]
-                    if 0 <= i_h < in_h:
-                        if count == 0:
-                            lowest = th
-                        row_starts[count] = (((n * in_d + i_d) * in_h + i_h) * in_w + frame) * chans
-                        count += 1
+                lowest, count = _kernel_rows(n, od, oh, td, x.shape, strides, dilation, pads, frame, row_starts)
                 for piece in range(0, count, WINDOW_TAPS):
                     rows = min(WINDOW_TAPS, count - piece)
                     kernel_row = td * k_h + lowest + piece

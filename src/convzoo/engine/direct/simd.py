@@ -155,6 +155,20 @@ def _fma(builder, vector: ir.VectorType):
     return cgutils.get_or_insert_function(builder.module, function, f"llvm.fma.v{vector.count}{suffix}")
 
 
+def _lanewise(context, builder, sig, args, vector_bytes: int, arrays: tuple[int, ...]):
+    """What a lanewise tile's codegen starts from: the vector of `vector_bytes` over the dtype of
+    the signature's first array, its lanes, llvm.fma over it, and the data pointers of the array
+    arguments at positions `arrays`."""
+    element = context.get_data_type(sig.args[0].dtype)
+    width = vector_bytes // context.get_abi_sizeof(element)
+    vector = ir.VectorType(element, width)
+    pointers = [
+        cgutils.create_struct_proxy(sig.args[position])(context, builder, value=args[position]).data
+        for position in arrays
+    ]
+    return vector, width, _fma(builder, vector), pointers
+
+
 def _codegen(
     rows: int, vectors: int, vector_bytes: int, spread: int | None, to_out: bool, accumulate=False, transposed=False
 ):
@@ -323,16 +337,10 @@ def _window_of(rows: int, taps: int, vector_bytes: int = WIDE_BYTES):
 
     def window(typingctx, sums, sums_base, x, x_rows, g, g_base, columns, step, lead, limit):
         def codegen(context, builder, sig, args):
-            sums_a, sums_base_a, x_a, x_rows_a, g_a, g_base_a, columns_a, step_a, lead_a, limit_a = args
-            element = context.get_data_type(sig.args[0].dtype)
-            width = vector_bytes // context.get_abi_sizeof(element)
-            vector = ir.VectorType(element, width)
-            fma = _fma(builder, vector)
-
-            def data(position, value):
-                return cgutils.create_struct_proxy(sig.args[position])(context, builder, value=value).data
-
-            sums_p, x_p, x_rows_p, g_p = data(0, sums_a), data(2, x_a), data(3, x_rows_a), data(4, g_a)
+            _, sums_base_a, _, _, _, g_base_a, columns_a, step_a, lead_a, limit_a = args
+            vector, _, fma, (sums_p, x_p, x_rows_p, g_p) = _lanewise(
+                context, builder, sig, args, vector_bytes, (0, 2, 3, 4)
+            )
 
             def at(pointer, base, index):
                 address = builder.gep(pointer, [builder.add(base, builder.mul(index, step_a))])
@@ -407,16 +415,10 @@ def _sliding_of(rows: int, vectors: int, taps: int = 3, vector_bytes: int = WIDE
 
     def sliding(typingctx, out, out_base, x, x_rows, w, w_base, columns, step, lead, limit, adding):
         def codegen(context, builder, sig, args):
-            out_a, out_base_a, x_a, x_rows_a, w_a, w_base_a, columns_a, step_a, lead_a, limit_a, adding_a = args
-            element = context.get_data_type(sig.args[0].dtype)
-            width = vector_bytes // context.get_abi_sizeof(element)
-            vector = ir.VectorType(element, width)
-            fma = _fma(builder, vector)
-
-            def data(position, value):
-                return cgutils.create_struct_proxy(sig.args[position])(context, builder, value=value).data
-
-            out_p, x_p, x_rows_p, w_p = data(0, out_a), data(2, x_a), data(3, x_rows_a), data(4, w_a)
+            _, out_base_a, _, _, _, w_base_a, columns_a, step_a, lead_a, limit_a, adding_a = args
+            vector, width, fma, (out_p, x_p, x_rows_p, w_p) = _lanewise(
+                context, builder, sig, args, vector_bytes, (0, 2, 3, 4)
+            )
 
             def at(pointer, base, index, v):
                 offset = builder.add(builder.add(base, builder.mul(index, step_a)), _i64(v * width))
