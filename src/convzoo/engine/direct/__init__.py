@@ -244,6 +244,12 @@ def _by_pixels(geometry: ConvGeometry, itemsize: int, out_channels: int) -> bool
     return used >= min(out_channels / lanes, 0.75)
 
 
+def _windowed(geometry: ConvGeometry, channels: int, itemsize: int) -> bool:
+    """Whether a depthwise layer reads its input in place (`depthwise.windowed`, its last axis)."""
+    w_axis = (geometry.kernel_sizes[-1], geometry.strides[-1], geometry.dilation[-1])
+    return depthwise.windowed(*w_axis, channels, itemsize)
+
+
 def _is_whole(view: np.ndarray, array: np.ndarray) -> bool:
     return view.shape == array.shape and view.strides == array.strides and view.ctypes.data == array.ctypes.data
 
@@ -281,8 +287,7 @@ def conv(x: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, groups: int)
         few_channels.forward(x3, kernel3, _as_3d(out, rank, 1), *params)
     elif family == "depthwise":
         out = np.empty(shape, dtype)  # the kernel writes every entry
-        w_axis = (geometry.kernel_sizes[-1], geometry.strides[-1], geometry.dilation[-1])
-        if depthwise.windowed(*w_axis, x.shape[-1], dtype.itemsize):
+        if _windowed(geometry, x.shape[-1], dtype.itemsize):
             chunks = max(1, min(_rows(x, geometry), numba.get_num_threads()))
             depthwise.window_forward(x3, kernel3, _as_3d(out, rank, 1), *params, chunks)
         else:
@@ -355,8 +360,7 @@ def conv_kernel_grad(x: np.ndarray, grad: np.ndarray, geometry: ConvGeometry, gr
     if family == "few_channels":
         few_channels.kernel_grad(x3, _as_3d(grad, rank, 1), partial, *_params(geometry))
     elif family == "depthwise":
-        w_axis = (geometry.kernel_sizes[-1], geometry.strides[-1], geometry.dilation[-1])
-        if depthwise.windowed(*w_axis, x.shape[-1], dtype.itemsize):
+        if _windowed(geometry, x.shape[-1], dtype.itemsize):
             depthwise.window_kernel_grad(x3, _as_3d(grad, rank, 1), partial, *_params(geometry))
         else:
             depthwise.kernel_grad(x3, _as_3d(grad, rank, 1), partial, *_params(geometry), _span(geometry))
