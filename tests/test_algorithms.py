@@ -24,7 +24,7 @@ from cases import KINDS, Case, cases
 from convzoo import engine
 from convzoo.arithmetic import ConvGeometry
 from convzoo.engine import direct, phases, select, shift_add, winograd
-from convzoo.engine.direct import dense, depthwise
+from convzoo.engine.direct import dense, depthwise, simd
 
 FAST = ("gemm", "winograd", "fft", "direct")
 
@@ -312,6 +312,31 @@ def test_winograd_fused_runs_equal_shift_add(dtype, monkeypatch):
         _forced_equals_shift_add("winograd", problem, dtype)
 
     check()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("taps", [(3, 3), (2, 2), (3, 2), (1, 3), (2, 1)])
+def test_winograd_kernel_transform_equals_g_g_gt_and_zero_past_the_channels(taps, dtype):
+    """winograd.kernel_transform, staged through groups of STAGED input channels: every
+    (term, channel pair) is G g G^T in float64 up to the dtype's rounding, and the lanes of the
+    last block past the (vector-padded) output channels are zero, for channel counts on both
+    sides of a group and of the blocks of output lanes."""
+    width = simd.dense_lanes(np.dtype(dtype).itemsize, 64)
+    lanes = simd.WIDE_BYTES // np.dtype(dtype).itemsize  # FP is in whole wide vectors
+    rng = np.random.default_rng(7)
+    left, right = winograd._matrices(taps)
+    for channels in (1, winograd.STAGED - 1, winograd.STAGED + 1, 4 * winograd.STAGED):
+        for padded in (lanes, width, width + lanes, 2 * width):
+            stack = rng.standard_normal((2, *taps, channels, padded)).astype(dtype)
+            packed = winograd.kernel_transform(stack, width)  # (FB, K, E, C, width)
+            got = packed.transpose(1, 2, 3, 0, 4).reshape(2, -1, channels, packed.shape[0] * width)
+            want = np.einsum("ia,kabcf,jb->kijcf", left, stack.astype(np.float64), right).reshape(
+                2, -1, channels, padded
+            )
+            np.testing.assert_allclose(
+                got[..., :padded], want, rtol=0, atol=8 * np.finfo(dtype).eps * np.abs(want).max()
+            )
+            assert not got[..., padded:].any()
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
