@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -24,7 +25,7 @@ from cases import KINDS, Case, cases
 from convzoo import engine
 from convzoo.arithmetic import ConvGeometry
 from convzoo.engine import direct, phases, select, shift_add, winograd
-from convzoo.engine.direct import dense, depthwise, simd
+from convzoo.engine.direct import dense, depthwise, simd, tasks
 
 FAST = ("gemm", "winograd", "fft", "direct")
 
@@ -211,6 +212,37 @@ def test_direct_depthwise_tiles_equal_shift_add_on_every_face(dtype):
         _forced_equals_shift_add("direct", problem, dtype)
 
     check()
+
+
+@numba.njit(parallel=True)
+def _claimed_runs(jobs, chunks, counts, owner):
+    # the loop of engine/direct/tasks.py: counts[job] += 1 for every job computed, owner[job] its task
+    runs, state = tasks.runs_of(jobs, chunks), tasks.new_state()
+    for chunk in numba.prange(chunks):
+        claimed = tasks.claim(state)
+        while claimed < runs:
+            from_job, to_job = tasks.jobs_of(claimed, runs, jobs)
+            for job in range(from_job, to_job):
+                counts[job] += 1
+                owner[job] = chunk
+            tasks.done(state)
+            claimed = tasks.claim(state)
+        tasks.leave(state, chunk, runs)
+    return state
+
+
+@pytest.mark.parametrize("chunks", [1, 2, 3, 8])
+def test_tasks_compute_every_job_once_and_count_every_run(chunks):
+    """engine/direct/tasks.py: the runs that the tasks claim cover every job exactly once, for
+    fewer jobs than runs, more tasks than threads and any schedule; the counters end at runs
+    claimed (plus one failed claim per task) and runs done."""
+    for jobs in (1, 2, 7, 8 * chunks, 8 * chunks + 1, 1000):
+        counts, owner = np.zeros(jobs, np.int64), np.full(jobs, -1, np.int64)
+        state = _claimed_runs(jobs, chunks, counts, owner)
+        runs = min(jobs, tasks.RUNS_PER_TASK * chunks)
+        assert (counts == 1).all(), (jobs, chunks)
+        assert ((owner >= 0) & (owner < chunks)).all()
+        assert state.tolist() == [runs + chunks, runs]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -44,6 +44,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from . import tasks
 from .loops import JIT, fetch_rows, row_cache, valid_rows
 from .simd import (
     DEPTHWISE_ROWS,
@@ -207,9 +208,9 @@ def forward(x, w, out, strides, dilation, pads, chunks, span):
 @numba.njit(parallel=True, **JIT)
 def window_forward(x, w, out, strides, dilation, pads, chunks):
     # x (N, D, H, W, C), w (KD, KH, 3, 1, C), out (N, OD, OH, OW, C), C whole vectors; stride and
-    # dilation 1 along W (`windowed`); every entry of out written. Output rows are split into
-    # `chunks` runs of consecutive rows, one per task (consecutive rows read mostly the same input
-    # rows, still in cache); x is read in place: per output row and depth tap, its valid kernel rows
+    # dilation 1 along W (`windowed`); every entry of out written. Output rows go in runs of
+    # consecutive rows (they read mostly the same input rows, still in cache) that the `chunks`
+    # tasks claim (tasks.py); x is read in place: per output row and depth tap, its valid kernel rows
     # (consecutive) go 3 at a time through the sliding tiles (simd.depthwise_sliding), 2 vectors
     # of channels at a time (1 for the last of an odd count), the first piece storing and the
     # others adding, the padding's columns zeros in registers.
@@ -222,44 +223,51 @@ def window_forward(x, w, out, strides, dilation, pads, chunks):
     lead, frame = max(0, pw), max(0, -pw)  # zero columns before the row; the first column read
     limit = in_w - frame
     jobs = n_batch * out_d * out_h
+    runs, state = tasks.runs_of(jobs, chunks), tasks.new_state()
     for chunk in numba.prange(chunks):
         x_rows = np.empty(WINDOW_TAPS, np.int64)
         row_starts = np.empty(k_h, np.int64)
-        for job in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks):
-            n, rest = job // (out_d * out_h), job % (out_d * out_h)
-            od, oh = rest // out_h, rest % out_h
-            out_at = job * out_w * chans
-            adding = 0
-            for td in range(k_d):
-                lowest, count = _kernel_rows(n, od, oh, td, x.shape, strides, dilation, pads, frame, row_starts)
-                for piece in range(0, count, WINDOW_TAPS):
-                    rows = min(WINDOW_TAPS, count - piece)
-                    w_at = (td * k_h + lowest + piece) * k_w * chans
-                    lane = 0
-                    while lane < chans:
-                        vectors = min(SLIDING_VECTORS, (chans - lane) // width)
-                        for r in range(rows):
-                            x_rows[r] = row_starts[piece + r] + lane
-                        out_base, w_base = out_at + lane, w_at + lane
-                        _slide(
-                            rows,
-                            vectors,
-                            out_flat,
-                            out_base,
-                            x_flat,
-                            x_rows,
-                            w_flat,
-                            w_base,
-                            out_w,
-                            chans,
-                            lead,
-                            limit,
-                            adding,
-                        )
-                        lane += vectors * width
-                    adding = 1
-            if adding == 0:  # no kernel row inside the input
-                out_flat[out_at : out_at + out_w * chans] = 0
+        claimed = tasks.claim(state)
+        while claimed < runs:
+            from_job, to_job = tasks.jobs_of(claimed, runs, jobs)
+            for job in range(from_job, to_job):
+                n, rest = job // (out_d * out_h), job % (out_d * out_h)
+                od, oh = rest // out_h, rest % out_h
+                out_at = job * out_w * chans
+                adding = 0
+                for td in range(k_d):
+                    lowest, count = _kernel_rows(n, od, oh, td, x.shape, strides, dilation, pads, frame, row_starts)
+                    for piece in range(0, count, WINDOW_TAPS):
+                        rows = min(WINDOW_TAPS, count - piece)
+                        w_at = (td * k_h + lowest + piece) * k_w * chans
+                        lane = 0
+                        while lane < chans:
+                            vectors = min(SLIDING_VECTORS, (chans - lane) // width)
+                            for r in range(rows):
+                                x_rows[r] = row_starts[piece + r] + lane
+                            out_base, w_base = out_at + lane, w_at + lane
+                            _slide(
+                                rows,
+                                vectors,
+                                out_flat,
+                                out_base,
+                                x_flat,
+                                x_rows,
+                                w_flat,
+                                w_base,
+                                out_w,
+                                chans,
+                                lead,
+                                limit,
+                                adding,
+                            )
+                            lane += vectors * width
+                        adding = 1
+                if adding == 0:  # no kernel row inside the input
+                    out_flat[out_at : out_at + out_w * chans] = 0
+            tasks.done(state)
+            claimed = tasks.claim(state)
+        tasks.leave(state, chunk, runs)
 
 
 @numba.njit(parallel=True, **JIT)
@@ -338,8 +346,9 @@ def kernel_grad(x, grad, partial, strides, dilation, pads, span):
 @numba.njit(parallel=True, **JIT)
 def window_kernel_grad(x, grad, partial, strides, dilation, pads):
     # x (N, D, H, W, C), grad (N, OD, OH, OW, C), C whole vectors; partial (chunks, KD, KH, 3, 1,
-    # C) zero-filled; stride and dilation 1 along W (`windowed`). Output rows are split into
-    # chunks, one per task; x and grad are read in place, no row cache: per output row and depth
+    # C) zero-filled; stride and dilation 1 along W (`windowed`). Output rows go in runs of
+    # consecutive rows that the `chunks` tasks claim (tasks.py), each task summing into its
+    # partial[chunk]; x and grad are read in place, no row cache: per output row and depth
     # tap, its valid kernel rows (consecutive) go 3 at a time through the window tiles
     # (simd.depthwise_windows), one vector of channels at a time, over the output columns that
     # reach the input row, the padding's columns zeros in registers.
@@ -357,21 +366,28 @@ def window_kernel_grad(x, grad, partial, strides, dilation, pads):
     frame = begin - pw + lead
     limit = in_w - frame
     jobs = n_batch * out_d * out_h
+    runs, state = tasks.runs_of(jobs, chunks), tasks.new_state()
     for chunk in numba.prange(chunks):
         sums = partial[chunk].reshape(partial[chunk].size)
         x_rows = np.empty(WINDOW_TAPS, np.int64)
         row_starts = np.empty(k_h, np.int64)
-        for job in range(chunk * jobs // chunks, (chunk + 1) * jobs // chunks):
-            n, rest = job // (out_d * out_h), job % (out_d * out_h)
-            od, oh = rest // out_h, rest % out_h
-            g_at = (job * out_w + begin) * chans
-            for td in range(k_d):
-                lowest, count = _kernel_rows(n, od, oh, td, x.shape, strides, dilation, pads, frame, row_starts)
-                for piece in range(0, count, WINDOW_TAPS):
-                    rows = min(WINDOW_TAPS, count - piece)
-                    kernel_row = td * k_h + lowest + piece
-                    for lane in range(0, chans, width):
-                        for r in range(rows):
-                            x_rows[r] = row_starts[piece + r] + lane
-                        s_at = kernel_row * k_w * chans + lane
-                        _window(rows, sums, s_at, x_flat, x_rows, g_flat, g_at + lane, end - begin, chans, lead, limit)
+        claimed = tasks.claim(state)
+        while claimed < runs:
+            from_job, to_job = tasks.jobs_of(claimed, runs, jobs)
+            for job in range(from_job, to_job):
+                n, rest = job // (out_d * out_h), job % (out_d * out_h)
+                od, oh = rest // out_h, rest % out_h
+                g_at = (job * out_w + begin) * chans
+                for td in range(k_d):
+                    lowest, count = _kernel_rows(n, od, oh, td, x.shape, strides, dilation, pads, frame, row_starts)
+                    for piece in range(0, count, WINDOW_TAPS):
+                        rows = min(WINDOW_TAPS, count - piece)
+                        kernel_row = td * k_h + lowest + piece
+                        for lane in range(0, chans, width):
+                            for r in range(rows):
+                                x_rows[r] = row_starts[piece + r] + lane
+                            s_at, columns = kernel_row * k_w * chans + lane, end - begin
+                            _window(rows, sums, s_at, x_flat, x_rows, g_flat, g_at + lane, columns, chans, lead, limit)
+            tasks.done(state)
+            claimed = tasks.claim(state)
+        tasks.leave(state, chunk, runs)
