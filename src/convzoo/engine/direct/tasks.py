@@ -28,7 +28,8 @@ last run; with 32, the kernels with a row cache lost more than they gained (grou
     for task in numba.prange(chunks):
         claimed = tasks.claim(state)
         while claimed < runs:
-            for job in range(*tasks.jobs_of(claimed, runs, jobs)):
+            from_job, to_job = tasks.jobs_of(claimed, runs, jobs)
+            for job in range(from_job, to_job):
                 ...
             tasks.done(state)
             claimed = tasks.claim(state)
