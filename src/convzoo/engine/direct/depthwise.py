@@ -362,6 +362,7 @@ def window_kernel_grad(x, grad, partial, strides, dilation, pads):
     # the tile's frame: its first input column, the zero columns before it, the columns after it
     begin = min(max(0, pw - k_w + 1), out_w)
     end = max(begin, min(out_w, in_w + pw))
+    columns = end - begin
     lead = max(0, pw - begin)
     frame = begin - pw + lead
     limit = in_w - frame
@@ -386,7 +387,7 @@ def window_kernel_grad(x, grad, partial, strides, dilation, pads):
                         for lane in range(0, chans, width):
                             for r in range(rows):
                                 x_rows[r] = row_starts[piece + r] + lane
-                            s_at, columns = kernel_row * k_w * chans + lane, end - begin
+                            s_at = kernel_row * k_w * chans + lane
                             _window(rows, sums, s_at, x_flat, x_rows, g_flat, g_at + lane, columns, chans, lead, limit)
             tasks.done(state)
             claimed = tasks.claim(state)
